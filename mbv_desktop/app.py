@@ -1,0 +1,127 @@
+"""Composition root for the window: QApplication + qasync loop, Services, MainWindow.
+
+Only this module and ``ui/`` import Qt. ``run_window`` is called by the command line when no
+subcommand is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mbv_desktop.core.errors import MbvError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    data_dir: Path
+    sandbox: bool = False
+    panel: str | None = None
+    screenshot: Path | None = None
+
+
+def _headless() -> bool:
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or sys.platform in ("win32", "darwin"))
+
+
+def run_window(options: WindowOptions, services_factory: object) -> int:
+    """Opens the window and runs until it is closed; returns the process exit code.
+
+    ``services_factory`` is a zero-argument callable returning ``Services`` (the CLI builds it
+    so flags, environment and settings resolve in one place).
+    """
+    if options.screenshot is not None and _headless():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    import qasync
+    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from mbv_desktop import APP_NAME, __version__
+    from mbv_desktop.config.instance_lock import InstanceLock
+    from mbv_desktop.core import platforms
+    from mbv_desktop.ui.main_window import PANEL_NAMES, MainWindow
+    from mbv_desktop.ui.resources import icon
+    from mbv_desktop.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName("Must Be Viral")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("mbv-desktop")
+    app.setWindowIcon(icon("app"))
+    # The window closes asynchronously (it saves first); the loop below decides when to stop.
+    app.setQuitOnLastWindowClosed(False)
+    interactive = options.screenshot is None
+
+    def fail(message: str) -> int:
+        print(f"mbv-desktop: {message}", file=sys.stderr)
+        if interactive and not _headless():
+            QMessageBox.critical(None, "Must Be Viral", message)
+        return 2
+
+    lock = InstanceLock(options.data_dir)
+    try:
+        lock.acquire()
+        services = services_factory()  # type: ignore[operator]
+    except MbvError as e:
+        return fail(str(e))
+    if options.panel is not None and options.panel not in PANEL_NAMES:
+        services.close()
+        lock.release()
+        return fail(f"There is no panel '{options.panel}'; use one of: {', '.join(PANEL_NAMES)}.")
+
+    apply_theme(app, str(services.settings.get("ui.theme")))
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = MainWindow(services, show_dialogs=interactive)
+    if options.panel:
+        window.show_panel(options.panel)
+    exit_code = 0
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                window.removeEventFilter(self)
+                QTimer.singleShot(0, after_first_paint)
+            return False
+
+    def after_first_paint() -> None:
+        nonlocal exit_code
+        if os.environ.get("MBV_REPORT_FIRST_PAINT"):
+            print(f"first-paint {time.perf_counter():.6f}", file=sys.stderr, flush=True)
+        # Off the path to the first window: the X counter's rules take ~300 ms to import.
+        threading.Thread(target=platforms.preload, name="mbv-preload", daemon=True).start()
+        window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
+                         progress=False)
+        if options.screenshot is not None:
+            window.repaint()
+            if window.grab().save(str(options.screenshot), "PNG"):
+                print(f"Saved a screenshot to {options.screenshot}")
+            else:
+                print(f"mbv-desktop: could not write {options.screenshot}", file=sys.stderr)
+                exit_code = 1
+            window.close()
+
+    first_paint = FirstPaint(window)
+    window.installEventFilter(first_paint)
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    window.show()
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        services.close()
+        lock.release()
+    return exit_code

@@ -1,0 +1,362 @@
+"""The ``mbv-desktop`` command line.
+
+Without a subcommand it opens the window (Qt is imported only then). Subcommands work headless
+on the same services. ``--json`` output is stable (documented in the README). Errors go to
+stderr as one sentence with a non-zero exit code: 1 for a failure, 2 for a usage mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from mbv_desktop import __version__
+from mbv_desktop.config.logging_setup import configure_logging
+from mbv_desktop.config.paths import ensure_data_dir, resolve_data_dir
+from mbv_desktop.core.drafts import Draft, DraftQuery, DraftState, SortOrder, parse_tag_list
+from mbv_desktop.core.errors import InvalidInput, MbvError
+from mbv_desktop.core.platforms import Platform, check_all
+from mbv_desktop.services.container import Services, open_services
+from mbv_desktop.services.doctor import run_doctor
+from mbv_desktop.services.settings_view import effective_settings, store_secret_setting
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def draft_to_json(draft: Draft) -> dict[str, object]:
+    return {
+        "id": draft.id,
+        "uid": draft.uid,
+        "body": draft.body,
+        "tags": list(draft.tags),
+        "platforms": [p.value for p in draft.platforms],
+        "state": draft.state.value,
+        "created_at": draft.created_at.isoformat(),
+        "updated_at": draft.updated_at.isoformat(),
+        "checks": [c.to_json() for c in check_all(draft.body, draft.platforms)],
+    }
+
+
+def _print_json(obj: object, out: TextIO = sys.stdout) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def _platform_arg(value: str) -> Platform:
+    try:
+        return Platform.parse(value)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _state_arg(value: str) -> DraftState:
+    try:
+        return DraftState.parse(value)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _sort_arg(value: str) -> SortOrder:
+    try:
+        return SortOrder.parse(value)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mbv-desktop",
+        description="Must Be Viral Desktop: draft, generate, schedule and publish posts.",
+    )
+    parser.add_argument("--version", action="version", version=f"mbv-desktop {__version__}")
+    parser.add_argument("--data-dir", metavar="DIR", help="profile folder (default: MBV_DATA_DIR "
+                        "or the platform's user data folder)")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="use the built-in provider emulators instead of live services")
+    parser.add_argument("--panel", metavar="NAME", help="panel to open (e.g. create)")
+    parser.add_argument("--screenshot", metavar="FILE", type=Path,
+                        help="render the window once it has painted, save a PNG and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    config = sub.add_parser("config", help="show or change settings")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = config_sub.add_parser("show", help="effective settings, secrets masked, with sources")
+    show.add_argument("--json", action="store_true")
+    cset = config_sub.add_parser("set", help="change a setting (secrets go to the OS keyring)")
+    cset.add_argument("key")
+    cset.add_argument("value", help="the value; for a secret, '-' reads it from standard input")
+
+    doctor = sub.add_parser("doctor", help="check the data dir, database and keyring")
+    doctor.add_argument("--json", action="store_true")
+
+    drafts = sub.add_parser("drafts", help="work with drafts")
+    d_sub = drafts.add_subparsers(dest="drafts_command", metavar="ACTION", required=True)
+
+    def filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--tag", help="only drafts with this tag")
+        p.add_argument("--platform", type=_platform_arg, help="only drafts for this platform")
+        p.add_argument("--state", type=_state_arg, help="draft, scheduled, published, archived")
+        p.add_argument("--sort", type=_sort_arg, default=None,
+                       help="updated (default), created, oldest, relevance")
+        p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+        p.add_argument("--json", action="store_true")
+
+    add = d_sub.add_parser("add", help="create a draft")
+    add.add_argument("text", nargs="*", help="the text; '-' or nothing reads standard input")
+    add.add_argument("--tag", dest="tags", action="append", default=[], help="a tag (repeatable)")
+    add.add_argument("--platform", dest="platforms", action="append", type=_platform_arg,
+                     default=[], help="x, instagram or tiktok (repeatable)")
+    add.add_argument("--json", action="store_true")
+    filters(d_sub.add_parser("list", help="list drafts"))
+    search = d_sub.add_parser("search", help="full-text search")
+    search.add_argument("query")
+    filters(search)
+    dshow = d_sub.add_parser("show", help="one draft, with its per-platform checks")
+    dshow.add_argument("id", type=int)
+    dshow.add_argument("--json", action="store_true")
+    export = d_sub.add_parser("export", help="write all drafts as JSON Lines")
+    export.add_argument("file", nargs="?", default="-", help="file, or '-' for standard output")
+    imp = d_sub.add_parser("import", help="read drafts from JSON Lines (good lines are kept)")
+    imp.add_argument("file", help="file, or '-' for standard input")
+    imp.add_argument("--json", action="store_true")
+    return parser
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+class Cli:
+    """Holds what every command needs: parsed args, the data dir and lazily opened services."""
+
+    def __init__(self, args: argparse.Namespace, env: dict[str, str]) -> None:
+        self.args = args
+        self.env = env
+        self.data_dir, self.data_dir_source = resolve_data_dir(args.data_dir, env)
+        self._services: Services | None = None
+
+    def services(self) -> Services:
+        if self._services is None:
+            # Log to the file from the start, so warnings while reading settings land there
+            # too instead of on stderr; then again at the configured level.
+            ensure_data_dir(self.data_dir)
+            configure_logging(self.data_dir)
+            self._services = open_services(self.data_dir, env=self.env, sandbox=self.args.sandbox)
+            configure_logging(self.data_dir, str(self._services.settings.get("log.level")))
+        return self._services
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.close()
+
+    # --- config ----------------------------------------------------------------------------
+
+    async def config_show(self) -> int:
+        s = self.services()
+        rows = await effective_settings(s.settings, s.secrets)
+        if self.args.json:
+            _print_json([{"key": r.key, "env": r.env, "value": r.display_value, "source": r.source,
+                          "secret": r.secret} for r in rows])
+        else:
+            width = max(len(r.key) for r in rows)
+            for r in rows:
+                print(f"{r.key:<{width}}  {r.display_value or '-':<40}  ({r.source})")
+        for problem in s.settings.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        return 0
+
+    async def config_set(self) -> int:
+        s = self.services()
+        from mbv_desktop.config.settings import spec_for
+
+        spec = spec_for(self.args.key)
+        if spec.secret:
+            value = sys.stdin.readline().rstrip("\n") if self.args.value == "-" else self.args.value
+            await store_secret_setting(s.secrets, spec.key, value)
+            print(f"{spec.key} is stored in the OS keyring.")
+            return 0
+        value = s.settings.set(spec.key, self.args.value)
+        print(f"{spec.key} = {value}")
+        return 0
+
+    # --- doctor ----------------------------------------------------------------------------
+
+    async def doctor(self) -> int:
+        report = await run_doctor(self.data_dir, self.data_dir_source, self.env)
+        if self.args.json:
+            _print_json(report.to_json())
+        else:
+            for check in report.checks:
+                mark = {"ok": "ok  ", "warning": "warn", "error": "FAIL"}[check.status]
+                print(f"[{mark}] {check.name}: {check.summary}")
+                for line in check.details:
+                    print(f"        {line}")
+        return 0 if report.ok else EXIT_FAILURE
+
+    # --- drafts ----------------------------------------------------------------------------
+
+    async def drafts_add(self) -> int:
+        words: list[str] = self.args.text
+        if not words or words == ["-"]:
+            if sys.stdin.isatty():
+                raise InvalidInput("Give the draft text as arguments, or pipe it in.")
+            body = sys.stdin.read()
+        else:
+            body = " ".join(words)
+        tags = parse_tag_list(",".join(self.args.tags))
+        draft = await self.services().drafting.create(body, tags=tags,
+                                                      platforms=self.args.platforms)
+        if self.args.json:
+            _print_json(draft_to_json(draft))
+        else:
+            print(f"Created draft {draft.id}.")
+            for check in check_all(draft.body, draft.platforms):
+                print(f"  {check.platform.label}: {check.length}/{check.limit}"
+                      + ("" if check.fits else "  (does not fit)"))
+                for problem in check.problems:
+                    print(f"    - {problem}")
+        return 0
+
+    def _query(self, text: str = "") -> DraftQuery:
+        a = self.args
+        tag = parse_tag_list(a.tag)[0] if a.tag else None
+        sort = a.sort or (SortOrder.RELEVANCE if text else SortOrder.UPDATED)
+        return DraftQuery(text=text, tag=tag, platform=a.platform, state=a.state, sort=sort)
+
+    async def drafts_list(self, text: str = "") -> int:
+        if self.args.limit < 1:
+            raise InvalidInput("--limit must be at least 1.")
+        result = await self.services().drafting.search(self._query(text), limit=self.args.limit)
+        if self.args.json:
+            _print_json({
+                "total": result.total,
+                "drafts": [{
+                    "id": r.id, "title": r.title, "tags": list(r.tags),
+                    "platforms": [p.value for p in r.platforms], "state": r.state.value,
+                    "updated_at": r.updated_at,
+                    **({"snippet": _plain_snippet(r.snippet)} if text else {}),
+                } for r in result.first_page],
+            })
+            return 0
+        for r in result.first_page:
+            line = _plain_snippet(r.snippet) if text else r.title
+            print(f"{r.id:>7}  {r.updated_at[:16].replace('T', ' ')}  {line}")
+        shown = len(result.first_page)
+        print(f"{shown} of {result.total} draft{'s' if result.total != 1 else ''}"
+              + (f" matching '{text}'" if text else ""), file=sys.stderr)
+        return 0
+
+    async def drafts_show(self) -> int:
+        draft = await self.services().drafting.get(self.args.id)
+        if self.args.json:
+            _print_json(draft_to_json(draft))
+            return 0
+        print(f"Draft {draft.id}  ({draft.state.value}, edited {draft.updated_at:%Y-%m-%d %H:%M})")
+        if draft.tags:
+            print("Tags: " + ", ".join(f"#{t}" for t in draft.tags))
+        print()
+        print(draft.body)
+        print()
+        for check in check_all(draft.body, draft.platforms):
+            print(f"{check.platform.label}: {check.length}/{check.limit}"
+                  + ("" if check.fits else "  (does not fit)"))
+            for problem in check.problems:
+                print(f"  - {problem}")
+        return 0
+
+    async def drafts_export(self) -> int:
+        drafting = self.services().drafting
+        if self.args.file == "-":
+            n = await drafting.export_jsonl(sys.stdout)
+        else:
+            target = Path(self.args.file)
+            tmp = target.with_name(target.name + ".part")
+            with tmp.open("w", encoding="utf-8") as f:
+                n = await drafting.export_jsonl(f)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(target)
+        print(f"Exported {n} draft{'s' if n != 1 else ''}.", file=sys.stderr)
+        return 0
+
+    async def drafts_import(self) -> int:
+        drafting = self.services().drafting
+        if self.args.file == "-":
+            report = await drafting.import_jsonl(sys.stdin.buffer)
+        else:
+            path = Path(self.args.file)
+            if not path.is_file():
+                raise InvalidInput(f"There is no file {path}.")
+            with path.open("rb") as f:
+                report = await drafting.import_jsonl(f)
+        if self.args.json:
+            _print_json(report.to_json())
+        else:
+            c = report.counts
+            print(f"Imported {c.added} new, {c.updated} updated, {c.unchanged} unchanged.")
+        for problem in report.problems:
+            print(f"skipped {problem}", file=sys.stderr)
+        return EXIT_FAILURE if report.problems else 0
+
+
+def _plain_snippet(snippet: str) -> str:
+    return snippet.replace("\x02", "[").replace("\x03", "]").replace("\n", " ")
+
+
+def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
+    a = cli.args
+    if a.command == "config":
+        return cli.config_show if a.config_command == "show" else cli.config_set
+    if a.command == "doctor":
+        return cli.doctor
+    if a.command == "drafts":
+        return {
+            "add": cli.drafts_add,
+            "list": cli.drafts_list,
+            "search": lambda: cli.drafts_list(a.query),
+            "show": cli.drafts_show,
+            "export": cli.drafts_export,
+            "import": cli.drafts_import,
+        }[a.drafts_command]
+    raise AssertionError(a.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    try:
+        cli = Cli(args, env)
+    except MbvError as e:
+        print(f"mbv-desktop: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.command is None:
+        from mbv_desktop.app import WindowOptions, run_window
+
+        def factory() -> Services:
+            return cli.services()
+
+        return run_window(WindowOptions(cli.data_dir, args.sandbox, args.panel, args.screenshot),
+                          factory)
+    try:
+        return _run(_dispatch(cli)())
+    except MbvError as e:
+        print(f"mbv-desktop: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("mbv-desktop: interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        cli.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Builds the services one profile needs, from a data dir and its settings.
+
+The app's composition root and the command line both call ``open_services``; panels receive the
+resulting ``Services`` through their constructors, never through a global.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mbv_desktop.config.paths import backups_dir, database_path, ensure_data_dir
+from mbv_desktop.config.secrets import SecretStore
+from mbv_desktop.config.settings import Settings
+from mbv_desktop.services.drafting import DraftingService
+from mbv_desktop.store.database import open_database
+from mbv_desktop.store.worker import StoreWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    data_dir: Path
+    settings: Settings
+    secrets: SecretStore
+    worker: StoreWorker
+    drafting: DraftingService
+    sandbox: bool = False
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+def open_services(
+    data_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+    sandbox: bool = False,
+) -> Services:
+    """Opens (creating and migrating if needed) the profile in ``data_dir``.
+
+    Raises DataDirError, NotADatabase or SchemaTooNew with a sentence a person can act on.
+    """
+    ensure_data_dir(data_dir)
+    settings = Settings(data_dir, env=env, overrides=overrides)
+    db_path = database_path(data_dir)
+    # Opening migrates (after a backup) on this thread, once, before any worker exists.
+    open_database(db_path, backups_dir(data_dir)).close()
+    worker = StoreWorker(db_path)
+    secrets = SecretStore(
+        allow_plaintext=bool(settings.get("secrets.allow_plaintext")),
+        plaintext_path=data_dir / "secrets.json",
+    )
+    return Services(
+        data_dir=data_dir,
+        settings=settings,
+        secrets=secrets,
+        worker=worker,
+        drafting=DraftingService(worker),
+        sandbox=sandbox,
+    )

@@ -1,0 +1,64 @@
+"""Ordered schema migrations. Entry N takes the schema from version N to N+1.
+
+Never edit a migration that has shipped: add a new one. Each is an SQL script run in its own
+transaction, with ``user_version`` bumped in that same transaction (see ``database.migrate``).
+"""
+
+from __future__ import annotations
+
+V1_DRAFTS = (
+    # platforms is a bit set (x=1, instagram=2, tiktok=4) so "drafts for X" is one indexed AND.
+    # tags is the JSON array as the user sees it; draft_tags and drafts_fts are indexes over it
+    # that the triggers below keep in step, so nothing outside SQLite maintains derived data.
+    """
+        CREATE TABLE drafts (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),
+            platforms INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL DEFAULT 'draft',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deleted_at TEXT
+        );
+        CREATE INDEX drafts_updated ON drafts (updated_at DESC, id DESC) WHERE deleted_at IS NULL;
+        CREATE INDEX drafts_created ON drafts (created_at DESC, id DESC) WHERE deleted_at IS NULL;
+        CREATE INDEX drafts_deleted ON drafts (deleted_at) WHERE deleted_at IS NOT NULL;
+
+        CREATE TABLE draft_tags (
+            tag TEXT NOT NULL,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+            PRIMARY KEY (tag, draft_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX draft_tags_draft ON draft_tags (draft_id);
+
+        CREATE VIRTUAL TABLE drafts_fts USING fts5(
+            body, tags, content='drafts', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+
+        CREATE TRIGGER drafts_ai AFTER INSERT ON drafts BEGIN
+            INSERT INTO drafts_fts (rowid, body, tags) VALUES (new.id, new.body, new.tags);
+            INSERT INTO draft_tags (tag, draft_id) SELECT value, new.id FROM json_each(new.tags);
+        END;
+        CREATE TRIGGER drafts_ad AFTER DELETE ON drafts BEGIN
+            INSERT INTO drafts_fts (drafts_fts, rowid, body, tags)
+                VALUES ('delete', old.id, old.body, old.tags);
+        END;
+        CREATE TRIGGER drafts_au_text AFTER UPDATE OF body, tags ON drafts BEGIN
+            INSERT INTO drafts_fts (drafts_fts, rowid, body, tags)
+                VALUES ('delete', old.id, old.body, old.tags);
+            INSERT INTO drafts_fts (rowid, body, tags) VALUES (new.id, new.body, new.tags);
+        END;
+        CREATE TRIGGER drafts_au_tags AFTER UPDATE OF tags ON drafts
+        WHEN old.tags IS NOT new.tags BEGIN
+            DELETE FROM draft_tags WHERE draft_id = old.id;
+            INSERT INTO draft_tags (tag, draft_id) SELECT value, new.id FROM json_each(new.tags);
+        END;
+    """
+)
+
+MIGRATIONS: list[str] = [
+    V1_DRAFTS,
+]

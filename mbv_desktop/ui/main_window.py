@@ -1,0 +1,229 @@
+"""The main window: navigation rail, one stacked page per panel, menus, shortcuts and the status
+bar. Geometry and the last panel are restored from ``window.ini`` in the data dir.
+
+Closing is asynchronous: the first close hides nothing yet, flushes pending saves and waits for
+running work, then closes for real, so text typed just before closing is never lost.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from mbv_desktop import __version__
+from mbv_desktop.services.container import Services
+from mbv_desktop.ui.panels.create_panel import CreatePanel
+from mbv_desktop.ui.resources import icon
+from mbv_desktop.ui.tasks import TaskRunner
+from mbv_desktop.ui.widgets.nav_rail import NavigationRail
+from mbv_desktop.ui.widgets.status_bar import AppStatusBar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    name: str
+    label: str
+    icon: str
+    factory: Callable[[Services, TaskRunner, QWidget], QWidget]
+
+
+PANELS: tuple[PanelSpec, ...] = (
+    PanelSpec("create", "Create", "create", CreatePanel),
+)
+PANEL_NAMES = tuple(p.name for p in PANELS)
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, services: Services, *, show_dialogs: bool = True) -> None:
+        super().__init__()
+        self.services = services
+        self.setWindowTitle("Must Be Viral" + ("  —  Sandbox" if services.sandbox else ""))
+        self.setWindowIcon(icon("app"))
+        self.setMinimumSize(900, 560)
+        self.tasks = TaskRunner(self, show_dialogs=show_dialogs)
+        self._state = QSettings(str(services.data_dir / "window.ini"),
+                                QSettings.Format.IniFormat)
+        self._closing = False
+        self._ready_to_close = False
+
+        self.rail = NavigationRail(self)
+        self.stack = QStackedWidget(self)
+        self.panels: dict[str, QWidget] = {}
+        for n, spec in enumerate(PANELS, start=1):
+            panel = spec.factory(services, self.tasks, self.stack)
+            self.panels[spec.name] = panel
+            self.stack.addWidget(panel)
+            self.rail.add_panel(spec.name, spec.label, icon(spec.icon), f"Ctrl+{n}")
+        self.rail.panel_selected.connect(self.show_panel)
+
+        central = QWidget(self)
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.rail)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.status = AppStatusBar(self.tasks, sandbox=services.sandbox, parent=self)
+        self.setStatusBar(self.status)
+        self._build_menus()
+        self._restore_state()
+
+    @property
+    def create_panel(self) -> CreatePanel:
+        panel = self.panels["create"]
+        assert isinstance(panel, CreatePanel)
+        return panel
+
+    @property
+    def current_panel(self) -> str:
+        return PANEL_NAMES[self.stack.currentIndex()]
+
+    def show_panel(self, name: str) -> None:
+        if name not in self.panels:
+            return
+        self.stack.setCurrentWidget(self.panels[name])
+        self.rail.set_current(name)
+
+    # --- menus and shortcuts ---------------------------------------------------------------
+
+    def _action(self, text: str, slot: Callable[[], object],
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None
+                ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        create = self.create_panel
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(
+            self._action("&New draft", self._new_draft, QKeySequence.StandardKey.New))
+        file_menu.addAction(self._action("&Duplicate draft", create.duplicate_current, "Ctrl+D"))
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Import drafts…", self._import_drafts))
+        file_menu.addAction(self._action("&Export drafts…", self._export_drafts))
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self._action("&Find drafts", self._find, QKeySequence.StandardKey.Find))
+
+        view_menu = self.menuBar().addMenu("&View")
+        for n, spec in enumerate(PANELS, start=1):
+            view_menu.addAction(self._action(
+                spec.label, functools.partial(self.show_panel, spec.name), f"Ctrl+{n}"))
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&About Must Be Viral", self._about))
+
+    def _new_draft(self) -> None:
+        self.show_panel("create")
+        self.create_panel.new_draft()
+
+    def _find(self) -> None:
+        self.show_panel("create")
+        self.create_panel.focus_search()
+
+    def _import_drafts(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import drafts", "",
+                                              "JSON Lines (*.jsonl *.json);;All files (*)")
+        if path:
+            self.tasks.run(self._import_from(Path(path)), label="Importing drafts",
+                           on_success=self._show_import_report)
+
+    async def _import_from(self, path: Path) -> str:
+        with path.open("rb") as f:
+            report = await self.services.drafting.import_jsonl(f)
+        c = report.counts
+        text = f"Imported {c.added:,} new and {c.updated:,} updated drafts."
+        if report.problems:
+            shown = "\n".join(str(p) for p in report.problems[:10])
+            more = len(report.problems) - 10
+            text += (f"\n\n{len(report.problems):,} lines were skipped:\n{shown}"
+                     + (f"\n… and {more:,} more." if more > 0 else ""))
+        return text
+
+    def _show_import_report(self, text: str) -> None:
+        QMessageBox.information(self, "Import finished", text)
+
+    def _export_drafts(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export drafts", "drafts.jsonl",
+                                              "JSON Lines (*.jsonl)")
+        if path:
+            self.tasks.run(self._export_to(Path(path)), label="Exporting drafts",
+                           on_success=lambda n: self.status.showMessage(
+                               f"Exported {n:,} drafts to {path}", 8000))
+
+    async def _export_to(self, path: Path) -> int:
+        with path.open("w", encoding="utf-8") as f:
+            return await self.services.drafting.export_jsonl(f)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Must Be Viral",
+                          f"Must Be Viral Desktop {__version__}\n\n"
+                          f"Your drafts live in {self.services.data_dir}.")
+
+    # --- state and closing -----------------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        geometry = self._state.value("geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1200, 760)
+        last = self._state.value("panel", "create")
+        self.show_panel(last if last in self.panels else "create")
+
+    def _save_state(self) -> None:
+        self._state.setValue("geometry", self.saveGeometry())
+        self._state.setValue("panel", self.current_panel)
+        self._state.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._ready_to_close:
+            event.accept()
+            self.closed.emit()
+            return
+        event.ignore()
+        if self._closing:
+            return
+        self._closing = True
+        self._save_state()
+        self.tasks.run(self._shutdown(), label="Saving your work", cancellable=False,
+                       on_error=self._close_despite_error)
+
+    async def _shutdown(self) -> None:
+        await self.create_panel.shut_down()
+        await self.tasks.wait_idle()
+        self._finish_close()
+
+    def _close_despite_error(self, error: BaseException) -> bool:
+        """A failure while saving on the way out is shown, but never keeps the window open."""
+        self.tasks.report(error, "Saving your work")
+        self._finish_close()
+        return True
+
+    def _finish_close(self) -> None:
+        self._ready_to_close = True
+        self.close()

@@ -1,0 +1,205 @@
+"""The command line as a script would use it: real processes, a temp profile, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mbv(*args: str, data_dir: Path, stdin: str | bytes | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    if isinstance(stdin, bytes):
+        stdin = stdin.decode("utf-8", errors="surrogateescape")
+    return subprocess.run([sys.executable, "-m", "mbv_desktop", "--data-dir", str(data_dir),
+                           *args], input=stdin, capture_output=True, text=True, env=full_env,
+                          cwd=REPO, timeout=60)
+
+
+def test_version(data_dir: Path) -> None:
+    r = mbv("--version", data_dir=data_dir)
+    assert r.returncode == 0
+    assert r.stdout.startswith("mbv-desktop ")
+
+
+def test_add_show_list_search_with_json(data_dir: Path) -> None:
+    r = mbv("drafts", "add", "Big news: 日本語 launch https://example.com/x", "--tag", "launch",
+            "--platform", "x", "--platform", "ig", "--json", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    added = json.loads(r.stdout)
+    x_check = next(c for c in added["checks"] if c["platform"] == "x")
+    assert x_check["length"] == len("Big news: ") + 6 + len(" launch ") + 23
+    assert x_check["limit"] == 280 and x_check["fits"] is True
+    assert {c["platform"] for c in added["checks"]} == {"x", "instagram"}
+
+    shown = json.loads(mbv("drafts", "show", str(added["id"]), "--json",
+                           data_dir=data_dir).stdout)
+    assert shown["body"] == added["body"] and shown["tags"] == ["launch"]
+
+    mbv("drafts", "add", "Another one", data_dir=data_dir)
+    listed = json.loads(mbv("drafts", "list", "--json", data_dir=data_dir).stdout)
+    assert listed["total"] == 2
+    found = json.loads(mbv("drafts", "search", "laun", "--json", data_dir=data_dir).stdout)
+    assert [d["id"] for d in found["drafts"]] == [added["id"]]
+    assert "[launch]" in found["drafts"][0]["snippet"].lower()
+    by_tag = json.loads(mbv("drafts", "list", "--tag", "#Launch", "--json",
+                            data_dir=data_dir).stdout)
+    assert by_tag["total"] == 1
+
+
+def test_add_reports_an_x_post_that_does_not_fit(data_dir: Path) -> None:
+    r = mbv("drafts", "add", "-", "--platform", "x", "--json", data_dir=data_dir,
+            stdin="😀" * 141)
+    check = json.loads(r.stdout)["checks"][0]
+    assert check == {**check, "length": 282, "fits": False}
+    assert check["problems"]
+
+
+def test_show_of_a_missing_draft_is_one_sentence_and_exit_1(data_dir: Path) -> None:
+    r = mbv("drafts", "show", "999", data_dir=data_dir)
+    assert r.returncode == 1
+    assert r.stderr.strip() == "mbv-desktop: There is no draft 999."
+
+
+def test_unknown_platform_is_a_usage_error(data_dir: Path) -> None:
+    r = mbv("drafts", "add", "hi", "--platform", "myspace", data_dir=data_dir)
+    assert r.returncode == 2
+    assert "myspace" in r.stderr
+
+
+def test_export_import_round_trip_and_bad_lines(data_dir: Path, tmp_path: Path) -> None:
+    for text in ["one", "two 👩‍👩‍👧", "three\nlines"]:
+        mbv("drafts", "add", text, data_dir=data_dir)
+    out = tmp_path / "drafts.jsonl"
+    assert mbv("drafts", "export", str(out), data_dir=data_dir).returncode == 0
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 3
+    bad = tmp_path / "mixed.jsonl"
+    bad.write_bytes(b"\n".join([lines[0], b"{nope", b"\xff\xff", lines[1], lines[2]]) + b"\n")
+    other = tmp_path / "other"
+    r = mbv("drafts", "import", str(bad), "--json", data_dir=other)
+    assert r.returncode == 1  # something was skipped
+    report = json.loads(r.stdout)
+    assert report["added"] == 3 and report["rejected"] == 2
+    assert [p["line"] for p in report["problems"]] == [2, 3]
+    assert "line 2:" in r.stderr and "line 3:" in r.stderr
+    again = tmp_path / "again.jsonl"
+    mbv("drafts", "export", str(again), data_dir=other)
+    assert sorted(again.read_bytes().splitlines()) == sorted(lines)
+
+
+def test_import_of_a_missing_file_says_so(data_dir: Path, tmp_path: Path) -> None:
+    r = mbv("drafts", "import", str(tmp_path / "nope.jsonl"), data_dir=data_dir)
+    assert r.returncode == 1 and "There is no file" in r.stderr
+
+
+def test_config_show_masks_secrets_and_names_sources(data_dir: Path) -> None:
+    canary = "sk-canary-0123456789abcdefSECRET"
+    r = mbv("config", "show", "--json", data_dir=data_dir,
+            env={"MBV_OPENAI_API_KEY": canary, "MBV_LOG_LEVEL": "DEBUG"})
+    assert r.returncode == 0, r.stderr
+    rows = {row["key"]: row for row in json.loads(r.stdout)}
+    assert rows["openai.api_key"]["source"] == "env"
+    assert rows["openai.api_key"]["value"] == "****CRET"
+    assert rows["log.level"] == {**rows["log.level"], "value": "DEBUG", "source": "env"}
+    assert rows["ui.theme"]["source"] == "default"
+    assert canary not in r.stdout + r.stderr
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+
+
+def test_config_set_persists_and_refuses_bad_values(data_dir: Path) -> None:
+    assert mbv("config", "set", "ui.theme", "dark", data_dir=data_dir).returncode == 0
+    rows = {r["key"]: r for r in json.loads(mbv("config", "show", "--json",
+                                                data_dir=data_dir).stdout)}
+    assert rows["ui.theme"]["value"] == "dark" and rows["ui.theme"]["source"] == "file"
+    r = mbv("config", "set", "ui.theme", "purple", data_dir=data_dir)
+    assert r.returncode == 1 and "purple" in r.stderr
+    r = mbv("config", "set", "ui.them", "dark", data_dir=data_dir)
+    assert r.returncode == 1 and "ui.theme" in r.stderr  # suggests the close match
+
+
+def test_secret_setting_goes_to_the_keyring_never_to_disk(data_dir: Path) -> None:
+    canary = "sk-canary-zyxwvutsrqponmlkSECRET"
+    r = mbv("config", "set", "openai.api_key", "-", data_dir=data_dir, stdin=canary + "\n")
+    # The test keyring lives in memory per process, so only the refusal-free path is checked
+    # here; the value must not have reached any file of the profile.
+    assert r.returncode == 0, r.stderr
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+
+
+def test_secret_setting_without_a_keyring_is_refused_clearly(data_dir: Path) -> None:
+    r = mbv("config", "set", "openai.api_key", "-", data_dir=data_dir, stdin="sk-abc\n",
+            env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert r.returncode == 1
+    assert "no OS keyring" in r.stderr and "MBV_OPENAI_API_KEY" in r.stderr
+
+
+def test_doctor_json_reports_store_keyring_and_schema(data_dir: Path) -> None:
+    mbv("drafts", "add", "x", data_dir=data_dir)
+    r = mbv("doctor", "--json", data_dir=data_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    checks = report["checks"]
+    assert checks["database"]["sqlite_version"] == sqlite3.sqlite_version
+    assert checks["database"]["integrity"] == "ok"
+    assert checks["database"]["schema_version"] == checks["database"]["latest_schema_version"]
+    assert checks["database"]["drafts"] == 1
+    assert checks["keyring"]["mode"] == "keyring"
+    assert checks["data_dir"]["path"] == str(data_dir)
+
+
+def test_doctor_without_keyring_warns_but_passes(data_dir: Path) -> None:
+    r = mbv("doctor", "--json", data_dir=data_dir,
+            env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    report = json.loads(r.stdout)
+    assert r.returncode == 0
+    assert report["checks"]["keyring"]["status"] == "warning"
+    assert report["checks"]["keyring"]["mode"] == "session-only"
+
+
+def test_a_database_that_is_not_sqlite_is_reported_and_kept(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    db = data_dir / "mbv.sqlite3"
+    db.write_bytes(b"PK\x03\x04 this is a zip file, not ours")
+    r = mbv("drafts", "list", data_dir=data_dir)
+    assert r.returncode == 1
+    assert "not an SQLite file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert db.read_bytes().startswith(b"PK")
+    doctor = json.loads(mbv("doctor", "--json", data_dir=data_dir).stdout)
+    assert doctor["checks"]["database"]["status"] == "error"
+
+
+def test_a_database_from_a_newer_app_is_refused(data_dir: Path) -> None:
+    mbv("drafts", "add", "precious", data_dir=data_dir)
+    conn = sqlite3.connect(data_dir / "mbv.sqlite3")
+    conn.execute("PRAGMA user_version=999")
+    conn.commit()
+    conn.close()
+    r = mbv("drafts", "list", data_dir=data_dir)
+    assert r.returncode == 1 and "newer version" in r.stderr
+
+
+def test_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "not-a-dir"
+    target.write_text("x")
+    r = mbv("drafts", "list", data_dir=target)
+    assert r.returncode == 1 and str(target) in r.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs a read-only bind mount or /proc")
+def test_data_dir_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    r = mbv("drafts", "list", data_dir=Path("/proc/mbv-cannot-exist"))
+    assert r.returncode == 1
+    assert "/proc/mbv-cannot-exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
