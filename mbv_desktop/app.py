@@ -7,6 +7,7 @@ subcommand is given.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import sys
@@ -43,7 +44,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     import qasync
-    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from mbv_desktop import APP_NAME, __version__
@@ -83,6 +84,10 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
 
     apply_theme(app, str(services.settings.get("ui.theme")))
     loop = qasync.QEventLoop(app)
+    # qasync's default executor runs on QThreads; their objects, freed later from another
+    # thread, make Qt warn and can crash it. Plain threads do the blocking work instead.
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
+        max_workers=4, thread_name_prefix="mbv-blocking"))
     asyncio.set_event_loop(loop)
     window = MainWindow(services, show_dialogs=interactive)
     if options.panel:
@@ -122,6 +127,9 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
+        # Destroyed here on the GUI thread, not by a garbage collection on some worker thread.
+        window.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         services.close()
         lock.release()
     return exit_code

@@ -12,6 +12,8 @@ SUPPORT = Path(__file__).parent / "support"
 sys.path.insert(0, str(SUPPORT))
 
 import asyncio  # noqa: E402
+import concurrent.futures  # noqa: E402
+import gc  # noqa: E402
 import logging  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
@@ -82,14 +84,23 @@ def services(data_dir: Path) -> Iterator[Any]:
     s.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
-    """A qasync loop driving Qt: tests call ``loop.run_until_complete(...)``."""
+    """One qasync loop driving Qt for the whole session: tests call
+    ``loop.run_until_complete(...)``.
+
+    Session-wide on purpose: a qasync loop owns a QObject with a running timer, and a loop
+    dropped after each test would be freed by whichever thread next runs the garbage collector,
+    which Qt does not survive.
+    """
     import qasync
 
     event_loop = qasync.QEventLoop(qapp)
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=4)
+    event_loop.set_default_executor(executor)  # as app.py does: no QThread executor
     asyncio.set_event_loop(event_loop)
     yield event_loop
     event_loop.run_until_complete(asyncio.sleep(0))
     asyncio.set_event_loop(None)
     event_loop.close()
+    gc.collect()

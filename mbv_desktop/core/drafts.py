@@ -99,6 +99,17 @@ class DraftSummary:
 
 
 @dataclass(frozen=True)
+class SearchResult:
+    """What the draft list shows for a query: the total, the first page and, for a search,
+    every matching id in order (so later pages are a slice, not a new search)."""
+
+    query: DraftQuery
+    total: int
+    first_page: list[DraftSummary]
+    ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
 class DraftRecord:
     """A draft as exported and imported (JSON Lines); times are ISO 8601 in UTC."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from mbv_desktop.core.drafts import (
     DraftState,
     DraftSummary,
     ImportCounts,
+    SearchResult,
     check_body,
     format_time,
     normalize_tags,
@@ -30,7 +31,7 @@ from mbv_desktop.core.errors import InvalidInput
 from mbv_desktop.core.platforms import Platform
 from mbv_desktop.services.events import DraftChange, DraftsChanged, EventHub
 from mbv_desktop.store.database import connect
-from mbv_desktop.store.drafts import DraftRepository, new_uid
+from mbv_desktop.store.drafts import DraftRepository, DraftSearch, new_uid
 from mbv_desktop.store.worker import StoreWorker
 
 UNDO_KEEP = timedelta(days=7)
@@ -67,30 +68,28 @@ class DraftReader:
     def __init__(self, path: Path) -> None:
         self._conn = connect(path)
         self._repo = DraftRepository(self._conn)
+        self._search = DraftSearch(self._conn)
 
-    def count(self, query: DraftQuery) -> int:
-        return self._repo.count(query)
-
-    def get(self, draft_id: int) -> Draft:
-        return self._repo.get(draft_id)
+    def search(self, query: DraftQuery, limit: int) -> SearchResult:
+        return self._search.run(query, limit)
 
     def page(self, query: DraftQuery, after: DraftSummary | None, limit: int) -> list[DraftSummary]:
         return self._repo.page(query, after=after, limit=limit)
+
+    def summaries(self, ids: Sequence[int], query: DraftQuery) -> list[DraftSummary]:
+        return self._search.summaries(ids, query)
+
+    def get(self, draft_id: int) -> Draft:
+        return self._repo.get(draft_id)
 
     def close(self) -> None:
         self._conn.close()
 
 
-@dataclass(frozen=True)
-class SearchResult:
-    query: DraftQuery
-    total: int
-    first_page: list[DraftSummary]
-
-
 class DraftingService:
     def __init__(self, worker: StoreWorker) -> None:
         self._worker = worker
+        self._search: DraftSearch | None = None
         self.events: EventHub[DraftsChanged] = EventHub()
 
     def reader(self) -> DraftReader:
@@ -159,10 +158,11 @@ class DraftingService:
         cutoff = datetime.now(UTC) - UNDO_KEEP
         return await self._worker.call(lambda c: DraftRepository(c).purge_deleted(cutoff))
 
-    async def search(self, query: DraftQuery, limit: int = 200) -> SearchResult:
+    async def search(self, query: DraftQuery, limit: int = 100) -> SearchResult:
         def run(c: sqlite3.Connection) -> SearchResult:
-            repo = DraftRepository(c)
-            return SearchResult(query, repo.count(query), repo.page(query, limit=limit))
+            if self._search is None:  # made on the worker thread that owns ``c``
+                self._search = DraftSearch(c)
+            return self._search.run(query, limit)
 
         return await self._worker.call(run, write=False)
 

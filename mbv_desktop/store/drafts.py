@@ -10,6 +10,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from mbv_desktop.core.drafts import (
@@ -19,6 +20,7 @@ from mbv_desktop.core.drafts import (
     DraftState,
     DraftSummary,
     ImportCounts,
+    SearchResult,
     SortOrder,
     check_body,
     format_time,
@@ -28,11 +30,22 @@ from mbv_desktop.core.drafts import (
 )
 from mbv_desktop.core.errors import NotFound
 from mbv_desktop.core.platforms import Platform
-from mbv_desktop.core.search import HIGHLIGHT_MARKS, to_fts_query
+from mbv_desktop.core.search import make_snippet, to_fts_query
 
 PLATFORM_BITS: dict[Platform, int] = {Platform.X: 1, Platform.INSTAGRAM: 2, Platform.TIKTOK: 4}
 
 _COLUMNS = "d.id, d.uid, d.body, d.tags, d.platforms, d.state, d.created_at, d.updated_at"
+_SUMMARY_COLUMNS = (
+    "d.id, substr(d.body, 1, 400) AS head, d.tags, d.platforms, d.state, d.updated_at"
+)
+# (sort key, direction) per order; ties are broken by id in the same direction. Relevance
+# only means something with a search, so a plain list falls back to last edited.
+_ORDER: dict[SortOrder, tuple[str, str]] = {
+    SortOrder.UPDATED: ("d.updated_at", "DESC"),
+    SortOrder.RELEVANCE: ("d.updated_at", "DESC"),
+    SortOrder.CREATED: ("d.created_at", "DESC"),
+    SortOrder.OLDEST: ("d.created_at", "ASC"),
+}
 
 
 def now_iso() -> str:
@@ -171,20 +184,16 @@ class DraftRepository:
             where.append("d.state = ?")
             args.append(query.state.value)
         if query.ids is not None:
-            where.append(f"d.id IN ({_marks(query.ids)})")
-            args.extend(query.ids)
+            # one JSON parameter, however many ids (SQLite caps bound parameters)
+            where.append("d.id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(list(query.ids)))
         return where, args
 
     def count(self, query: DraftQuery = DraftQuery()) -> int:
+        """How many drafts the filters select (the search text is not applied here)."""
         where, args = self._where(query)
-        fts = to_fts_query(query.text)
-        source = "drafts d"
-        if fts:
-            source = "drafts_fts JOIN drafts d ON d.id = drafts_fts.rowid"
-            where.insert(0, "drafts_fts MATCH ?")
-            args.insert(0, fts)
         return int(self._conn.execute(
-            f"SELECT count(*) FROM {source} WHERE {' AND '.join(where) or '1'}", args
+            f"SELECT count(*) FROM drafts d WHERE {' AND '.join(where) or '1'}", args
         ).fetchone()[0])
 
     def page(
@@ -194,57 +203,64 @@ class DraftRepository:
         after: DraftSummary | None = None,
         limit: int = 200,
     ) -> list[DraftSummary]:
-        """The next ``limit`` rows of the list after ``after`` (None: from the top)."""
+        """The next ``limit`` rows of the filtered list after ``after`` (None: from the top).
+
+        Keyset paging: the cursor is the previous page's last (sort key, id). The search text
+        is not applied here; searches go through ``matching_ids`` and ``summaries``.
+        """
         where, args = self._where(query)
-        fts = to_fts_query(query.text)
-        sort = query.sort
-        if sort is SortOrder.RELEVANCE and not fts:
-            sort = SortOrder.UPDATED
-        if sort is SortOrder.RELEVANCE:
-            key_expr, direction = "drafts_fts.rank", "ASC"
-        elif sort is SortOrder.UPDATED:
-            key_expr, direction = "d.updated_at", "DESC"
-        elif sort is SortOrder.CREATED:
-            key_expr, direction = "d.created_at", "DESC"
-        else:
-            key_expr, direction = "d.created_at", "ASC"
-        if fts:
-            source = "drafts_fts JOIN drafts d ON d.id = drafts_fts.rowid"
-            where.insert(0, "drafts_fts MATCH ?")
-            args.insert(0, fts)
-            start, end = HIGHLIGHT_MARKS
-            snippet = "snippet(drafts_fts, 0, ?, ?, '…', 16)"
-            snippet_args: list[object] = [start, end]
-        else:
-            source = "drafts d"
-            snippet, snippet_args = "''", []
+        key_expr, direction = _ORDER[query.sort]
         if after is not None:
             op = "<" if direction == "DESC" else ">"
-            if sort is SortOrder.RELEVANCE:
-                # rank is a float; the cursor holds its repr. Ties fall back to id.
-                where.append(f"({key_expr}, d.id) {op} (CAST(? AS REAL), ?)")
-            else:
-                where.append(f"({key_expr}, d.id) {op} (?, ?)")
+            where.append(f"({key_expr}, d.id) {op} (?, ?)")
             args.extend([after.sort_key, after.id])
-        sql = (
-            "SELECT d.id, substr(d.body, 1, 400) AS head, d.tags, d.platforms, d.state,"
-            f" d.updated_at, {key_expr} AS sort_key, {snippet} AS snip FROM {source}"
+        rows = self._conn.execute(
+            f"SELECT {_SUMMARY_COLUMNS}, {key_expr} AS sort_key, '' AS snip FROM drafts d"
             f" WHERE {' AND '.join(where) or '1'}"
-            f" ORDER BY {key_expr} {direction}, d.id {direction} LIMIT ?"
-        )
-        rows = self._conn.execute(sql, [*snippet_args, *args, limit]).fetchall()
+            f" ORDER BY {key_expr} {direction}, d.id {direction} LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+        return [_summary(r) for r in rows]
+
+    def ordered_ids(self, query: DraftQuery) -> list[int]:
+        """Ids of every draft the filters select, in the list's order (search text ignored)."""
+        where, args = self._where(query)
+        key_expr, direction = _ORDER[query.sort]
+        return [r[0] for r in self._conn.execute(
+            f"SELECT d.id FROM drafts d WHERE {' AND '.join(where) or '1'}"
+            f" ORDER BY {key_expr} {direction}, d.id {direction}", args)]
+
+    def matching_ids(self, fts_query: str) -> set[int]:
+        """Ids of drafts (live or deleted) whose text or tags match; FTS5 alone, no join.
+
+        One JSON array instead of a row per id: half the time for tens of thousands of ids.
+        """
+        row = self._conn.execute(
+            "SELECT json_group_array(rowid) FROM drafts_fts WHERE drafts_fts MATCH ?",
+            (fts_query,)).fetchone()
+        return set(json.loads(row[0]))
+
+    def ranked_ids(self, query: DraftQuery, fts_query: str) -> list[int]:
+        """Matching ids that pass the filters, best match first (bm25)."""
+        where, args = self._where(query)
+        return [r[0] for r in self._conn.execute(
+            "SELECT d.id FROM drafts_fts JOIN drafts d ON d.id = drafts_fts.rowid"
+            f" WHERE drafts_fts MATCH ? AND {' AND '.join(where) or '1'}"
+            " ORDER BY drafts_fts.rank, d.id", [fts_query, *args])]
+
+    def summaries(self, ids: Sequence[int], search_text: str = "") -> list[DraftSummary]:
+        """List rows for ``ids`` in that order; with a search, each carries its snippet."""
+        if not ids:
+            return []
+        rows = {r["id"]: r for r in self._conn.execute(
+            f"SELECT {_SUMMARY_COLUMNS}, d.id AS sort_key,"
+            " CASE WHEN ? THEN substr(d.body, 1, 1500) ELSE '' END AS long_head"
+            " FROM drafts d WHERE d.id IN (SELECT value FROM json_each(?))",
+            (bool(search_text), json.dumps(list(ids))))}
         return [
-            DraftSummary(
-                id=r["id"],
-                title=title_of(r["head"]),
-                snippet=r["snip"] if fts else "",
-                tags=tuple(json.loads(r["tags"])),
-                platforms=bits_to_platforms(r["platforms"]),
-                state=DraftState(r["state"]),
-                updated_at=r["updated_at"],
-                sort_key=str(r["sort_key"]),
-            )
-            for r in rows
+            _summary(rows[i], make_snippet(rows[i]["long_head"], search_text)
+                     if search_text else "")
+            for i in ids if i in rows
         ]
 
     def tags(self) -> list[tuple[str, int]]:
@@ -298,6 +314,69 @@ class DraftRepository:
             else:
                 counts.unchanged += 1
         return counts
+
+
+class DraftSearch:
+    """Full-text search over drafts, fast with 100,000 of them.
+
+    Sorting all matches of a common word by date costs a join and a sort of tens of thousands
+    of rows (~100 ms). Instead FTS5 alone yields the matching ids (~2 ms), and they are picked
+    out of the list's order, which is cached per filter set until the database changes.
+    Few matches are ordered by SQL directly, so a rare word never pays for the cache.
+    Not thread-safe: one instance per connection.
+    """
+
+    SMALL = 5000
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._repo = DraftRepository(conn)
+        self._orders: dict[tuple[object, ...], list[int]] = {}
+        self._stamp: tuple[int, int] | None = None
+
+    def run(self, query: DraftQuery, limit: int) -> SearchResult:
+        fts = to_fts_query(query.text)
+        if fts is None:
+            return SearchResult(query, self._repo.count(query), self._repo.page(query, limit=limit))
+        if query.sort is SortOrder.RELEVANCE:
+            ids = self._repo.ranked_ids(query, fts)
+        else:
+            matches = self._repo.matching_ids(fts)
+            if len(matches) <= self.SMALL:
+                ids = self._repo.ordered_ids(replace(query, ids=tuple(matches)))
+            else:
+                ids = list(filter(matches.__contains__, self._ordered(query)))
+        return SearchResult(query, len(ids), self.summaries(ids[:limit], query), tuple(ids))
+
+    def summaries(self, ids: Sequence[int], query: DraftQuery) -> list[DraftSummary]:
+        return self._repo.summaries(ids, query.text)
+
+    def _ordered(self, query: DraftQuery) -> list[int]:
+        # total_changes moves with this connection's writes, data_version with everybody else's.
+        stamp = (self._conn.total_changes,
+                 self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if stamp != self._stamp:
+            self._orders.clear()
+            self._stamp = stamp
+        key = (query.tag, query.platform, query.state, query.sort)
+        if key not in self._orders:
+            if len(self._orders) >= 8:
+                self._orders.clear()
+            self._orders[key] = self._repo.ordered_ids(replace(query, text=""))
+        return self._orders[key]
+
+
+def _summary(r: sqlite3.Row, snippet: str = "") -> DraftSummary:
+    return DraftSummary(
+        id=r["id"],
+        title=title_of(r["head"]),
+        snippet=snippet,
+        tags=tuple(json.loads(r["tags"])),
+        platforms=bits_to_platforms(r["platforms"]),
+        state=DraftState(r["state"]),
+        updated_at=r["updated_at"],
+        sort_key=str(r["sort_key"]),
+    )
 
 
 def _marks(ids: Sequence[int]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from mbv_desktop.core.errors import MbvError
@@ -32,7 +32,9 @@ class TaskInfo:
     label: str
     cancellable: bool
     task: asyncio.Task[Any] = field(repr=False)
-    timer: QTimer | None = field(default=None, repr=False)
+    # An asyncio timer, not a QTimer: a QObject freed by the garbage collector on a worker
+    # thread (tasks and their callbacks form cycles) makes Qt warn, or crash.
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class TaskRunner(QObject):
@@ -76,17 +78,14 @@ class TaskRunner(QObject):
         if latest_wins is not None and (old := self._latest.get(latest_wins)) is not None:
             self.cancel(old)
         task_id = next(self._ids)
-        task = asyncio.get_event_loop().create_task(coro)
+        loop = asyncio.get_event_loop()
+        task = loop.create_task(coro)
         info = TaskInfo(task_id, label, cancellable, task)
         self._tasks[task_id] = info
         if latest_wins is not None:
             self._latest[latest_wins] = task_id
         if progress:
-            # No Qt parent: the TaskInfo owns it, so it outlives the window if a task does.
-            info.timer = QTimer()
-            info.timer.setSingleShot(True)
-            info.timer.timeout.connect(lambda: self._became_slow(task_id))
-            info.timer.start(PROGRESS_DELAY_MS)
+            info.timer = loop.call_later(PROGRESS_DELAY_MS / 1000, self._became_slow, task_id)
         task.add_done_callback(
             lambda t: self._done(task_id, t, on_success, on_error, latest_wins)
         )
@@ -132,7 +131,7 @@ class TaskRunner(QObject):
     ) -> None:
         info = self._tasks.pop(task_id, None)
         if info is not None and info.timer is not None:
-            info.timer.stop()
+            info.timer.cancel()
         if key is not None and self._latest.get(key) == task_id:
             del self._latest[key]
         self.task_finished.emit(task_id)

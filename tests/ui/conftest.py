@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QCoreApplication, QEvent
 from helpers import eventually
 
 
@@ -16,6 +18,7 @@ def window(services: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
 
     qapp = loop._QEventLoop__app  # type: ignore[attr-defined]
     qapp.setQuitOnLastWindowClosed(False)  # as app.py does: the loop decides when to stop
+    asyncio.set_event_loop(loop)  # asyncio.run() in other tests resets the current loop
     w = MainWindow(services, show_dialogs=False)
     # Everything runs inside the asyncio loop: Qt events processed outside it (qtbot.wait*)
     # would step asyncio tasks with no running loop.
@@ -30,3 +33,10 @@ def window(services: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
         await asyncio.wait_for(closed.wait(), 10)
 
     loop.run_until_complete(close())
+    # Destroy it here, on the GUI thread. Left to the garbage collector, a window caught in a
+    # reference cycle may be freed on whatever thread runs the next collection (a worker),
+    # which Qt does not survive.
+    w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    del w
+    gc.collect()

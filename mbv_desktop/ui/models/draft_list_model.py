@@ -12,10 +12,10 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from mbv_desktop.core.drafts import DraftQuery, DraftSummary
-from mbv_desktop.services.drafting import DraftReader, SearchResult
+from mbv_desktop.core.drafts import DraftQuery, DraftSummary, SearchResult
+from mbv_desktop.services.drafting import DraftReader
 
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 SummaryRole = Qt.ItemDataRole.UserRole + 1
 DraftIdRole = Qt.ItemDataRole.UserRole + 2
 
@@ -29,6 +29,7 @@ class DraftListModel(QAbstractListModel):
         self._query = DraftQuery()
         self._rows: list[DraftSummary] = []
         self._total = 0
+        self._ids: tuple[int, ...] | None = None  # a search's matches, in order
 
     @property
     def query(self) -> DraftQuery:
@@ -63,7 +64,11 @@ class DraftListModel(QAbstractListModel):
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:
         if parent.isValid() or not self._rows:
             return
-        page = self._reader.page(self._query, self._rows[-1], PAGE_SIZE)
+        if self._ids is not None:
+            start = len(self._rows)
+            page = self._reader.summaries(self._ids[start:start + PAGE_SIZE], self._query)
+        else:
+            page = self._reader.page(self._query, self._rows[-1], PAGE_SIZE)
         if not page:
             self._total = len(self._rows)  # the list shrank underneath us
             return
@@ -75,31 +80,23 @@ class DraftListModel(QAbstractListModel):
     # --- loading ---------------------------------------------------------------------------
 
     def set_query(self, query: DraftQuery) -> None:
-        """Loads the first page synchronously (a keyset read: about a millisecond)."""
-        self.apply_search(SearchResult(query, self._reader.count(query),
-                                       self._reader.page(query, None, PAGE_SIZE)))
+        """Loads the first page synchronously (a few milliseconds)."""
+        self.apply_search(self._reader.search(query, PAGE_SIZE))
 
     def apply_search(self, result: SearchResult) -> None:
         self.beginResetModel()
         self._query = result.query
         self._total = result.total
+        self._ids = result.ids
         self._rows = list(result.first_page)
         self.endResetModel()
 
     def reload(self) -> None:
-        """Re-reads as many rows as are loaded now (after creates, deletes and imports)."""
-        wanted = max(len(self._rows), PAGE_SIZE)
-        total = self._reader.count(self._query)
-        rows: list[DraftSummary] = []
-        while len(rows) < min(wanted, total):
-            page = self._reader.page(self._query, rows[-1] if rows else None, PAGE_SIZE)
-            if not page:
-                break
-            rows.extend(page)
-        self.beginResetModel()
-        self._total = total
-        self._rows = rows
-        self.endResetModel()
+        """Runs the query again, keeping as many rows loaded as now (after creates, deletes
+        and imports), so the view does not jump back to the top."""
+        loaded = len(self._rows)
+        result = self._reader.search(self._query, max(loaded, PAGE_SIZE))
+        self.apply_search(result)
 
     def refresh_rows(self, ids: tuple[int, ...]) -> None:
         """Repaints edited drafts in place (no re-sorting while the person types)."""

@@ -30,11 +30,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mbv_desktop.core.drafts import DraftQuery, DraftState, SortOrder, parse_tag_list
+from mbv_desktop.core import platforms as platform_rules
+from mbv_desktop.core.drafts import (
+    DraftQuery,
+    DraftState,
+    SearchResult,
+    SortOrder,
+    parse_tag_list,
+)
 from mbv_desktop.core.errors import InvalidInput, MbvError, NotFound
 from mbv_desktop.core.platforms import Platform, check_all
 from mbv_desktop.services.container import Services
-from mbv_desktop.services.drafting import SearchResult
 from mbv_desktop.services.events import DraftChange, DraftsChanged
 from mbv_desktop.ui.models.draft_list_model import DraftIdRole, DraftListModel
 from mbv_desktop.ui.tasks import TaskRunner
@@ -386,7 +392,15 @@ class CreatePanel(QWidget):
         return False
 
     def _update_counters(self) -> None:
-        self.counters.show_checks(check_all(self.editor.toPlainText(), self._checked_platforms()))
+        platforms = self._checked_platforms()
+        if Platform.X in platforms and not platform_rules.is_loaded():
+            # The X rules take ~300 ms to load the first time: never on the GUI thread.
+            self.counters.show_pending(platforms)
+            self._tasks.run(asyncio.to_thread(platform_rules.preload), label="Loading X rules",
+                            progress=False, latest_wins="x-rules",
+                            on_success=lambda _r: self._update_counters())
+            return
+        self.counters.show_checks(check_all(self.editor.toPlainText(), platforms))
 
     # --- list, search and selection --------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from mbv_desktop.core.platforms import PlatformCheck
+from mbv_desktop.core.platforms import Platform, PlatformCheck
 
 
 class PlatformCounters(QWidget):
@@ -23,9 +23,13 @@ class PlatformCounters(QWidget):
         layout.addLayout(self._row)
         layout.addWidget(self._problems)
         self._labels: list[QLabel] = []
+        self._pending: list[QLabel] = []
         self.checks: list[PlatformCheck] = []
 
     def show_checks(self, checks: list[PlatformCheck]) -> None:
+        for label in self._pending:
+            label.deleteLater()
+        self._pending.clear()
         self.checks = checks
         while len(self._labels) < len(checks):
             label = QLabel(self)
@@ -45,6 +49,15 @@ class PlatformCounters(QWidget):
         problems = [p for c in checks for p in c.problems]
         self._problems.setText("\n".join(f"• {p}" for p in problems))
         self._problems.setVisible(bool(problems))
+
+    def show_pending(self, platforms: tuple[Platform, ...]) -> None:
+        """Placeholders while the rules load (the first X count, once per run)."""
+        self.show_checks([])
+        for platform in platforms:
+            label = QLabel(f"{platform.label}  … / {platform.limit:,}", self)
+            label.setObjectName("counter")
+            self._row.insertWidget(self._row.count() - 1, label)
+            self._pending.append(label)
 
     def counter_texts(self) -> list[str]:
         return [lbl.text() for lbl in self._labels if not lbl.isHidden()]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mbv_desktop.core.drafts import DraftQuery, DraftRecord, DraftState, SortOrder
+from mbv_desktop.core.drafts import DraftQuery, DraftRecord, DraftState, SearchResult, SortOrder
 from mbv_desktop.core.errors import InvalidInput, NotFound
 from mbv_desktop.core.platforms import Platform
 from mbv_desktop.core.search import HIGHLIGHT_MARKS
 from mbv_desktop.store.database import open_database
-from mbv_desktop.store.drafts import DraftRepository
+from mbv_desktop.store.drafts import DraftRepository, DraftSearch
 
 
 @pytest.fixture
@@ -80,36 +80,64 @@ def test_pages_walk_every_draft_once_in_order(repo: DraftRepository) -> None:
     assert repo.count() == 530
 
 
-def test_search_finds_words_prefixes_and_highlights(repo: DraftRepository) -> None:
+def search(repo: DraftRepository, query: DraftQuery, limit: int = 200) -> SearchResult:
+    return DraftSearch(repo._conn).run(query, limit)
+
+
+def test_search_finds_words_prefixes_tags_and_highlights(repo: DraftRepository) -> None:
     repo.create("Summer sale starts today")
     repo.create("Winter collection preview")
     repo.create("Nothing to see", tags=["summerlaunch"])
-    found = repo.page(DraftQuery(text="summ"))
-    assert len(found) == 2
-    hit = next(s for s in found if s.title.startswith("Summer"))
+    result = search(repo, DraftQuery(text="summ"))
+    assert result.total == 2  # the text of one, the tag of the other
+    hit = next(s for s in result.first_page if s.title.startswith("Summer"))
     start, end = HIGHLIGHT_MARKS
     assert f"{start}Summer{end}" in hit.snippet
-    assert repo.count(DraftQuery(text="summ")) == 2
-    assert repo.page(DraftQuery(text="café")) == []
+    assert search(repo, DraftQuery(text="collection")).total == 1
+    assert search(repo, DraftQuery(text="café")).total == 0
 
 
 @pytest.mark.parametrize("text", ['"', "AND", "OR (", "NEAR(", "*", "a:b", "-x", "^", "''"])
 def test_search_never_fails_on_operators_or_punctuation(repo: DraftRepository, text: str) -> None:
     repo.create("AND a note about OR and NEAR")
-    repo.page(DraftQuery(text=text))  # no sqlite3.OperationalError
-    repo.count(DraftQuery(text=text))
+    search(repo, DraftQuery(text=text))  # no sqlite3.OperationalError
 
 
-def test_search_ignores_accents_and_relevance_paging_is_complete(repo: DraftRepository) -> None:
-    for i in range(45):
-        repo.create(("café " * (i % 5 + 1)) + f"post {i}")
-    seen: list[int] = []
-    after = None
-    while page := repo.page(DraftQuery(text="cafe", sort=SortOrder.RELEVANCE), after=after,
-                            limit=10):
-        seen.extend(s.id for s in page)
-        after = page[-1]
-    assert len(seen) == len(set(seen)) == 45
+@pytest.mark.parametrize("sort", list(SortOrder))
+def test_search_orders_like_the_list_and_skips_deleted(
+    repo: DraftRepository, sort: SortOrder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = repo._conn
+    conn.execute("BEGIN")
+    ids = [repo.create(("café " * (i % 5 + 1)) + f"post {i}").id for i in range(60)]
+    repo.create("unrelated words")
+    conn.execute("COMMIT")
+    repo.update(ids[10], body="café edited last")
+    repo.soft_delete([ids[20]])
+    expected = [i for i in repo.ordered_ids(DraftQuery(sort=sort)) if i in set(ids) - {ids[20]}]
+    for small in (10, 5000):  # the cached-order path and the SQL path agree
+        monkeypatch.setattr(DraftSearch, "SMALL", small)
+        result = search(repo, DraftQuery(text="cafe", sort=sort), limit=7)
+        assert result.total == 59 and result.ids is not None
+        if sort is SortOrder.RELEVANCE:
+            assert result.ids[0] in {i for n, i in enumerate(ids) if n % 5 == 4}
+            assert sorted(result.ids) == sorted(expected)
+        else:
+            assert list(result.ids) == expected
+        assert [s.id for s in result.first_page] == list(result.ids[:7])
+
+
+def test_cached_order_follows_writes_from_other_connections(repo: DraftRepository,
+                                                            tmp_path: Path) -> None:
+    from mbv_desktop.store.database import connect
+
+    searcher = DraftSearch(repo._conn)
+    searcher.SMALL = 0  # always through the cache
+    first = repo.create("giveaway one").id
+    assert searcher.run(DraftQuery(text="giveaway"), 10).ids == (first,)
+    other = DraftRepository(connect(tmp_path / "db.sqlite3"))
+    second = other.create("giveaway two").id
+    assert searcher.run(DraftQuery(text="giveaway"), 10).ids == (second, first)
 
 
 def test_filters_by_tag_platform_and_state(repo: DraftRepository) -> None:
@@ -129,8 +157,8 @@ def test_filters_by_tag_platform_and_state(repo: DraftRepository) -> None:
 def test_edits_are_searchable_and_old_words_are_not(repo: DraftRepository) -> None:
     d = repo.create("first words")
     repo.update(d.id, body="second thoughts")
-    assert repo.count(DraftQuery(text="first")) == 0
-    assert repo.count(DraftQuery(text="second")) == 1
+    assert search(repo, DraftQuery(text="first")).total == 0
+    assert search(repo, DraftQuery(text="second")).total == 1
 
 
 def test_records_round_trip_and_newer_versions_win(repo: DraftRepository) -> None:
