@@ -12,8 +12,8 @@ PY="${PYTHON:-python3}"
 # Libraries Qt needs without a screen (offscreen), plus a font: Qt ships none.
 QT_DEBS=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libfreetype6 libglib2.0-0 libdbus-1-3
          fonts-dejavu-core)
-# Colour emoji for the editor and screenshots (the window works without).
-EMOJI_DEBS=(fonts-noto-color-emoji)
+# Colour emoji and CJK glyphs for the editor and screenshots (the window works without).
+FONT_DEBS=(fonts-noto-color-emoji fonts-noto-cjk)
 # Extra libraries for a real window under X11 / Xvfb.
 X11_DEBS=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
           libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-xinerama0)
@@ -55,7 +55,7 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
   run)
-    install_debs "${QT_DEBS[@]}" "${X11_DEBS[@]}" "${EMOJI_DEBS[@]}"
+    install_debs "${QT_DEBS[@]}" "${X11_DEBS[@]}" "${FONT_DEBS[@]}"
     install_python
     if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
       install_debs xvfb xauth

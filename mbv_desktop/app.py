@@ -89,7 +89,8 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
     loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
         max_workers=4, thread_name_prefix="mbv-blocking"))
     asyncio.set_event_loop(loop)
-    window = MainWindow(services, show_dialogs=interactive)
+    # A screenshot neither uses nor changes the window size the person left.
+    window = MainWindow(services, show_dialogs=interactive, remember_state=interactive)
     if options.panel:
         window.show_panel(options.panel)
     exit_code = 0
@@ -110,13 +111,21 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
                          progress=False)
         if options.screenshot is not None:
-            window.repaint()
-            if window.grab().save(str(options.screenshot), "PNG"):
-                print(f"Saved a screenshot to {options.screenshot}")
-            else:
-                print(f"mbv-desktop: could not write {options.screenshot}", file=sys.stderr)
-                exit_code = 1
-            window.close()
+            window.tasks.run(take_screenshot(options.screenshot), label="Taking a screenshot",
+                             progress=False)
+
+    async def take_screenshot(path: Path) -> None:
+        nonlocal exit_code
+        # What the person would see a moment later: lists filled, counters computed.
+        await window.tasks.wait_idle()
+        await asyncio.sleep(0.05)
+        window.repaint()
+        if window.grab().save(str(path), "PNG"):
+            print(f"Saved a screenshot to {path}")
+        else:
+            print(f"mbv-desktop: could not write {path}", file=sys.stderr)
+            exit_code = 1
+        window.close()
 
     first_paint = FirstPaint(window)
     window.installEventFilter(first_paint)

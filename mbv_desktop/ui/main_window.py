@@ -52,17 +52,19 @@ PANEL_NAMES = tuple(p.name for p in PANELS)
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(self, services: Services, *, show_dialogs: bool = True) -> None:
+    def __init__(self, services: Services, *, show_dialogs: bool = True,
+                 remember_state: bool = True) -> None:
         super().__init__()
         self.services = services
         self.setWindowTitle("Must Be Viral" + ("  —  Sandbox" if services.sandbox else ""))
         self.setWindowIcon(icon("app"))
-        self.setMinimumSize(900, 560)
+        self.setMinimumSize(760, 520)
         self.tasks = TaskRunner(self, show_dialogs=show_dialogs)
         self._state = QSettings(str(services.data_dir / "window.ini"),
                                 QSettings.Format.IniFormat)
         self._closing = False
         self._ready_to_close = False
+        self._remember_state = remember_state
 
         self.rail = NavigationRail(self)
         self.stack = QStackedWidget(self)
@@ -187,7 +189,7 @@ class MainWindow(QMainWindow):
     # --- state and closing -----------------------------------------------------------------
 
     def _restore_state(self) -> None:
-        geometry = self._state.value("geometry")
+        geometry = self._state.value("geometry") if self._remember_state else None
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
@@ -196,6 +198,8 @@ class MainWindow(QMainWindow):
         self.show_panel(last if last in self.panels else "create")
 
     def _save_state(self) -> None:
+        if not self._remember_state:
+            return
         self._state.setValue("geometry", self.saveGeometry())
         self._state.setValue("panel", self.current_panel)
         self._state.sync()

@@ -37,7 +37,7 @@ def test_screenshot_of_the_create_panel_shows_existing_drafts(data_dir: Path, tm
     r = run_app("--data-dir", str(data_dir), "--panel", "create", "--screenshot", str(shot))
     assert r.returncode == 0, r.stderr
     width, height = png_size(shot)
-    assert width >= 900 and height >= 560
+    assert width >= 760 and height >= 520
     assert r.stderr == "" or "Warning" not in r.stderr
 
 

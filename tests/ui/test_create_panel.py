@@ -138,3 +138,42 @@ def test_text_too_long_to_save_stays_in_the_editor_with_a_clear_message(window: 
     assert "200,000" in panel.save_status.text()
     assert len(panel.editor.toPlainText()) == 300_000
     assert window.tasks.last_error is None  # no dialog for it
+
+
+def test_duplicate_makes_an_independent_copy(window: Any, loop: Any) -> None:
+    services = window.services
+    original = loop.run_until_complete(
+        services.drafting.create("Original text", tags=["promo"], platforms=[Platform.X]))
+    panel = window.create_panel
+    loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 1))
+    panel.open_draft(original.id)
+    QTest.keySequence(window, "Ctrl+D")
+    loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 2
+                                       and panel.current_draft_id != original.id))
+    copy_id = panel.current_draft_id
+    assert panel.editor.toPlainText() == "Original text"
+    panel.editor.moveCursor(panel.editor.textCursor().MoveOperation.End)
+    QTest.keyClicks(panel.editor, " changed")
+    loop.run_until_complete(eventually(lambda: not panel.dirty))
+    drafts = {d.id: d for d in _all_drafts(services)}
+    assert drafts[original.id].body == "Original text"
+    assert drafts[copy_id].body == "Original text changed"
+    assert drafts[copy_id].tags == ("promo",) and drafts[copy_id].platforms == (Platform.X,)
+
+
+def test_tag_and_platform_filters_narrow_the_list(window: Any, loop: Any) -> None:
+    services = window.services
+
+    async def fill() -> None:
+        await services.drafting.create("a", tags=["promo"], platforms=[Platform.X])
+        await services.drafting.create("b", tags=["bts"], platforms=[Platform.TIKTOK])
+        await services.drafting.create("c", tags=["promo"], platforms=[Platform.TIKTOK])
+
+    loop.run_until_complete(fill())
+    panel = window.create_panel
+    loop.run_until_complete(eventually(lambda: panel.tag_filter.count() == 3, timeout=5))
+    panel.tag_filter.setCurrentIndex(panel.tag_filter.findData("promo"))
+    loop.run_until_complete(eventually(lambda: panel.model.total == 2))
+    panel.platform_filter.setCurrentIndex(panel.platform_filter.findData(Platform.TIKTOK))
+    loop.run_until_complete(eventually(lambda: panel.model.total == 1))
+    assert panel.model.summary_at(0).title == "c"

@@ -79,3 +79,28 @@ def test_a_failing_migration_leaves_the_schema_as_it_was(
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "half_done" not in tables
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    from mbv_desktop.core.errors import DataDirError
+    from mbv_desktop.store.drafts import DraftRepository
+    from mbv_desktop.store.worker import StoreWorker
+
+    path = tmp_path / "db.sqlite3"
+    conn = open_database(path)
+    DraftRepository(conn).create("already saved")
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    worker = StoreWorker(path)
+    try:
+        # SQLite's own "database or disk is full", by capping the file at its current size.
+        worker.submit(lambda c: c.execute(f"PRAGMA max_page_count={pages + 1}"),
+                      write=False).result()
+        with pytest.raises(DataDirError, match="full"):
+            worker.submit(lambda c: DraftRepository(c).create("y" * 150_000)).result()
+        bodies = worker.submit(
+            lambda c: [r[0] for r in c.execute("SELECT body FROM drafts")], write=False
+        ).result()
+        assert bodies == ["already saved"]
+    finally:
+        worker.close()
