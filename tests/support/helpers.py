@@ -22,3 +22,11 @@ async def eventually(condition: Callable[[], object], timeout: float = 5.0) -> N
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Runs a coroutine without Qt (service and store tests)."""
     return asyncio.run(coro)
+
+
+async def close_window(window: Any) -> None:
+    """Closes a MainWindow the way a person does and waits until its work is saved."""
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    window.close()
+    await asyncio.wait_for(closed.wait(), 10)

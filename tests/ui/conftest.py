@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import eventually
+from helpers import close_window, eventually
 from PySide6.QtCore import QCoreApplication, QEvent
 
 
@@ -26,13 +26,7 @@ def window(services: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     loop.run_until_complete(eventually(w.isVisible))
     yield w
 
-    async def close(window: Any) -> None:
-        closed = asyncio.Event()
-        window.closed.connect(closed.set)
-        window.close()
-        await asyncio.wait_for(closed.wait(), 10)
-
-    loop.run_until_complete(close(w))
+    loop.run_until_complete(close_window(w))
     # Destroy it here, on the GUI thread. Left to the garbage collector, a window caught in a
     # reference cycle may be freed on whatever thread runs the next collection (a worker),
     # which Qt does not survive.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from helpers import eventually
+from helpers import close_window, eventually
 
 from mbv_desktop.ui.main_window import MainWindow
 
@@ -17,19 +17,13 @@ def test_geometry_is_remembered_across_windows(services: Any, loop: Any) -> None
     first.resize(780, 590)  # within the offscreen screen (800 x 600)
     loop.run_until_complete(eventually(lambda: first.width() == 780))
 
-    async def close(window: MainWindow) -> None:
-        closed = asyncio.Event()
-        window.closed.connect(closed.set)
-        window.close()
-        await asyncio.wait_for(closed.wait(), 10)
-
-    loop.run_until_complete(close(first))
+    loop.run_until_complete(close_window(first))
     first.deleteLater()
     second = MainWindow(services, show_dialogs=False)
     assert (second.width(), second.height()) == (780, 590)
     assert second.current_panel == "create"
     second.show()
-    loop.run_until_complete(close(second))
+    loop.run_until_complete(close_window(second))
     second.deleteLater()
 
 
