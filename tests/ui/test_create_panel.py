@@ -8,7 +8,6 @@ from typing import Any
 
 from helpers import eventually
 from PySide6.QtCore import Qt
-from PySide6.QtTest import QTest
 
 from mbv_desktop.core.drafts import DraftQuery
 from mbv_desktop.core.platforms import Platform
@@ -22,11 +21,12 @@ def _all_drafts(services: Any) -> list[Any]:
     return asyncio.get_event_loop().run_until_complete(load())
 
 
-def test_typing_into_an_empty_studio_creates_and_saves_a_draft(window: Any, loop: Any) -> None:
+def test_typing_into_an_empty_studio_creates_and_saves_a_draft(window: Any, loop: Any,
+                                                                qtbot: Any) -> None:
     panel = window.create_panel
     assert panel.model.rowCount() == 0
     panel.editor.setFocus()
-    QTest.keyClicks(panel.editor, "My first post")
+    qtbot.keyClicks(panel.editor, "My first post")
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 1 and not panel.dirty))
     drafts = _all_drafts(window.services)
     assert [d.body for d in drafts] == ["My first post"]
@@ -34,13 +34,14 @@ def test_typing_into_an_empty_studio_creates_and_saves_a_draft(window: Any, loop
     assert panel.model.summary_at(0).title == "My first post"
 
 
-def test_new_draft_shortcut_then_edit_tags_and_platforms(window: Any, loop: Any) -> None:
+def test_new_draft_shortcut_then_edit_tags_and_platforms(window: Any, loop: Any,
+                                                         qtbot: Any) -> None:
     panel = window.create_panel
-    QTest.keySequence(window, "Ctrl+N")
+    qtbot.keySequence(window, "Ctrl+N")
     loop.run_until_complete(eventually(lambda: panel.current_draft_id is not None))
-    QTest.keyClicks(panel.editor, "Launch thread")
+    qtbot.keyClicks(panel.editor, "Launch thread")
     panel.tags_edit.setFocus()
-    QTest.keyClicks(panel.tags_edit, "#launch, promo")
+    qtbot.keyClicks(panel.tags_edit, "#launch, promo")
     panel.platform_boxes[Platform.X].click()
     panel.platform_boxes[Platform.TIKTOK].click()
     loop.run_until_complete(eventually(lambda: not panel.dirty, timeout=5))
@@ -65,8 +66,8 @@ def test_x_counter_shows_weighted_length_and_the_problem(window: Any, loop: Any)
     loop.run_until_complete(eventually(lambda: not panel.dirty))
 
 
-def test_search_filters_the_list_and_clearing_brings_everything_back(window: Any, loop: Any
-                                                                     ) -> None:
+def test_search_filters_the_list_and_clearing_brings_everything_back(window: Any, loop: Any,
+                                                                     qtbot: Any) -> None:
     services = window.services
 
     async def fill() -> None:
@@ -77,7 +78,7 @@ def test_search_filters_the_list_and_clearing_brings_everything_back(window: Any
     panel = window.create_panel
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 3))
     panel.search.setFocus()
-    QTest.keyClicks(panel.search, "summ")
+    qtbot.keyClicks(panel.search, "summ")
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 2))
     assert all("\x02" in panel.model.summary_at(i).snippet for i in range(2))
     assert panel.count_label.text() == "2 drafts"
@@ -85,28 +86,28 @@ def test_search_filters_the_list_and_clearing_brings_everything_back(window: Any
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 3))
 
 
-def test_ctrl_f_focuses_search(window: Any, loop: Any) -> None:
+def test_ctrl_f_focuses_search(window: Any, loop: Any, qtbot: Any) -> None:
     window.create_panel.editor.setFocus()
-    QTest.keySequence(window, "Ctrl+F")
+    qtbot.keySequence(window, "Ctrl+F")
     loop.run_until_complete(eventually(window.create_panel.search.hasFocus))
 
 
-def test_delete_then_undo_restores_the_draft(window: Any, loop: Any) -> None:
+def test_delete_then_undo_restores_the_draft(window: Any, loop: Any, qtbot: Any) -> None:
     services = window.services
     loop.run_until_complete(services.drafting.create("keep me safe"))
     panel = window.create_panel
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 1))
     panel.list.setFocus()
     panel.list.setCurrentIndex(panel.model.index(0))
-    QTest.keyClick(panel.list, Qt.Key.Key_Delete)
+    qtbot.keyClick(panel.list, Qt.Key.Key_Delete)
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 0))
     assert panel.undo_button.isVisible()
-    QTest.keySequence(panel.list, "Ctrl+Z")
+    qtbot.keySequence(panel.list, "Ctrl+Z")
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 1))
     assert panel.editor.toPlainText() == "keep me safe"
 
 
-def test_switching_drafts_saves_the_one_being_left(window: Any, loop: Any) -> None:
+def test_switching_drafts_saves_the_one_being_left(window: Any, loop: Any, qtbot: Any) -> None:
     services = window.services
 
     async def fill() -> tuple[int, int]:
@@ -120,7 +121,7 @@ def test_switching_drafts_saves_the_one_being_left(window: Any, loop: Any) -> No
     panel.open_draft(a_id)
     assert panel.editor.toPlainText() == "first"
     panel.editor.moveCursor(panel.editor.textCursor().MoveOperation.End)
-    QTest.keyClicks(panel.editor, " edited")
+    qtbot.keyClicks(panel.editor, " edited")
     panel.open_draft(b_id)  # before the autosave timer fired
     assert panel.editor.toPlainText() == "second"
     loop.run_until_complete(window.tasks.wait_idle())
@@ -128,10 +129,10 @@ def test_switching_drafts_saves_the_one_being_left(window: Any, loop: Any) -> No
     assert bodies[a_id] == "first edited"
 
 
-def test_text_too_long_to_save_stays_in_the_editor_with_a_clear_message(window: Any, loop: Any
-                                                                        ) -> None:
+def test_text_too_long_to_save_stays_in_the_editor_with_a_clear_message(window: Any, loop: Any,
+                                                                        qtbot: Any) -> None:
     panel = window.create_panel
-    QTest.keyClicks(panel.editor, "start")
+    qtbot.keyClicks(panel.editor, "start")
     loop.run_until_complete(eventually(lambda: not panel.dirty))
     panel.editor.setPlainText("y" * 300_000)
     loop.run_until_complete(eventually(lambda: panel.save_status.text().startswith("Not saved")))
@@ -140,20 +141,20 @@ def test_text_too_long_to_save_stays_in_the_editor_with_a_clear_message(window: 
     assert window.tasks.last_error is None  # no dialog for it
 
 
-def test_duplicate_makes_an_independent_copy(window: Any, loop: Any) -> None:
+def test_duplicate_makes_an_independent_copy(window: Any, loop: Any, qtbot: Any) -> None:
     services = window.services
     original = loop.run_until_complete(
         services.drafting.create("Original text", tags=["promo"], platforms=[Platform.X]))
     panel = window.create_panel
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 1))
     panel.open_draft(original.id)
-    QTest.keySequence(window, "Ctrl+D")
+    qtbot.keySequence(window, "Ctrl+D")
     loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 2
                                        and panel.current_draft_id != original.id))
     copy_id = panel.current_draft_id
     assert panel.editor.toPlainText() == "Original text"
     panel.editor.moveCursor(panel.editor.textCursor().MoveOperation.End)
-    QTest.keyClicks(panel.editor, " changed")
+    qtbot.keyClicks(panel.editor, " changed")
     loop.run_until_complete(eventually(lambda: not panel.dirty))
     drafts = {d.id: d for d in _all_drafts(services)}
     assert drafts[original.id].body == "Original text"
