@@ -14,17 +14,22 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mbv_desktop import __version__
 from mbv_desktop.config.logging_setup import configure_logging
 from mbv_desktop.config.paths import ensure_data_dir, resolve_data_dir
 from mbv_desktop.core.drafts import Draft, DraftQuery, DraftState, SortOrder, parse_tag_list
 from mbv_desktop.core.errors import InvalidInput, MbvError
+from mbv_desktop.core.generation import DEFAULT_TEMPLATES, Provider, TaskKind
 from mbv_desktop.core.platforms import Platform, check_all
+from mbv_desktop.core.pricing import format_usd
 from mbv_desktop.services.container import Services, open_services
 from mbv_desktop.services.doctor import run_doctor
 from mbv_desktop.services.settings_view import effective_settings, store_secret_setting
+
+if TYPE_CHECKING:
+    from mbv_desktop.integrations.ai.openai_compat import ChatDelta
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -69,6 +74,20 @@ def _sort_arg(value: str) -> SortOrder:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _task_arg(value: str) -> TaskKind:
+    try:
+        return TaskKind.parse(value)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _provider_arg(value: str) -> Provider:
+    try:
+        return Provider.parse(value)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mbv-desktop",
@@ -94,6 +113,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="check the data dir, database and keyring")
     doctor.add_argument("--json", action="store_true")
+
+    gen = sub.add_parser("generate", help="write copy or make an image with AI")
+    g_sub = gen.add_subparsers(dest="generate_command", metavar="WHAT", required=True)
+    gtext = g_sub.add_parser("text", help="copy for a task (streams to standard output)")
+    gtext.add_argument("task", type=_task_arg, help="x_post, x_thread, instagram_caption, "
+                       "tiktok_script, hashtags, rewrite_shorter, rewrite_tone, rewrite_language")
+    gtext.add_argument("--topic", default="", help="what the post is about")
+    gtext.add_argument("--text", default="", help="text to work on (hashtags, rewrites)")
+    gtext.add_argument("--draft", type=int, help="work on this draft's text; with --save, "
+                       "put the first variant into it")
+    gtext.add_argument("--tone", default="playful")
+    gtext.add_argument("--language", default="Spanish")
+    gtext.add_argument("--save", action="store_true",
+                       help="save the first variant as a new draft (or into --draft)")
+    gimage = g_sub.add_parser("image", help="make an image and store it in the media library")
+    gimage.add_argument("prompt")
+    gimage.add_argument("--size", default="1024x1024",
+                        choices=["1024x1024", "1792x1024", "1024x1792"])
+    gimage.add_argument("--quality", default="standard", choices=["standard", "hd"])
+    gimage.add_argument("--style", default="vivid", choices=["vivid", "natural"])
+    gimage.add_argument("--draft", type=int, help="attach the image to this draft")
+    for p in (gtext, gimage):
+        p.add_argument("--provider", type=_provider_arg, help="openai, workers_ai or local")
+        p.add_argument("--model", help="model name (default: the provider's usual one)")
+        p.add_argument("--json", action="store_true")
+    gtext.add_argument("--variants", type=int, default=1, help="how many versions (1-5)")
+
+    sub.add_parser("sandbox", help="run the provider emulators alone and print their URLs")
 
     drafts = sub.add_parser("drafts", help="work with drafts")
     d_sub = drafts.add_subparsers(dest="drafts_command", metavar="ACTION", required=True)
@@ -140,6 +187,7 @@ class Cli:
         self.env = env
         self.data_dir, self.data_dir_source = resolve_data_dir(args.data_dir, env)
         self._services: Services | None = None
+        self._sandbox: Any = None
 
     def services(self) -> Services:
         if self._services is None:
@@ -147,13 +195,26 @@ class Cli:
             # too instead of on stderr; then again at the configured level.
             ensure_data_dir(self.data_dir)
             configure_logging(self.data_dir)
-            self._services = open_services(self.data_dir, env=self.env, sandbox=self.args.sandbox)
+            overrides: dict[str, object] = {}
+            if self.args.sandbox:
+                overrides = self._start_sandbox()
+            self._services = open_services(self.data_dir, env=self.env, overrides=overrides,
+                                           sandbox=self.args.sandbox)
             configure_logging(self.data_dir, str(self._services.settings.get("log.level")))
         return self._services
+
+    def _start_sandbox(self) -> dict[str, object]:
+        from mbv_desktop.sandbox.host import SandboxHost
+
+        self._sandbox = SandboxHost(self.data_dir / "sandbox")
+        self._sandbox.start()
+        return sandbox_overrides(self._sandbox.urls())
 
     def close(self) -> None:
         if self._services is not None:
             self._services.close()
+        if self._sandbox is not None:
+            self._sandbox.stop()
 
     # --- config ----------------------------------------------------------------------------
 
@@ -188,7 +249,8 @@ class Cli:
     # --- doctor ----------------------------------------------------------------------------
 
     async def doctor(self) -> int:
-        report = await run_doctor(self.data_dir, self.data_dir_source, self.env)
+        overrides = self._start_sandbox() if self.args.sandbox else {}
+        report = await run_doctor(self.data_dir, self.data_dir_source, self.env, overrides)
         if self.args.json:
             _print_json(report.to_json())
         else:
@@ -198,6 +260,80 @@ class Cli:
                 for line in check.details:
                     print(f"        {line}")
         return 0 if report.ok else EXIT_FAILURE
+
+    # --- generate --------------------------------------------------------------------------
+
+    async def generate_text(self) -> int:
+        a = self.args
+        services = self.services()
+        text = a.text
+        if a.draft is not None and not text:
+            text = (await services.drafting.get(a.draft)).body
+        stream_out = not a.json and a.variants == 1
+
+        def on_delta(delta: ChatDelta) -> None:
+            if stream_out:
+                sys.stdout.write(delta.text)
+                sys.stdout.flush()
+
+        outcome = await services.generation.generate_text(
+            a.task, provider=a.provider, model=a.model, topic=a.topic, text=text, tone=a.tone,
+            language=a.language, variants=a.variants, draft_id=a.draft, on_delta=on_delta)
+        saved_id: int | None = None
+        if a.save and outcome.variants:
+            first = outcome.variants[0].text
+            if a.draft is not None:
+                saved_id = (await services.drafting.update(a.draft, body=first)).id
+            else:
+                platform = DEFAULT_TEMPLATES[a.task].platform
+                saved_id = (await services.drafting.create(
+                    first, platforms=[platform] if platform else [])).id
+        cost = outcome.cost
+        if a.json:
+            _print_json({
+                "run_id": outcome.run_id, "provider": outcome.provider.value,
+                "model": outcome.model, "task": a.task.value, "status": outcome.status,
+                "note": outcome.note,
+                "variants": [{"index": v.index, "text": v.text, "finish_reason": v.finish_reason,
+                              "partial": v.partial} for v in outcome.variants],
+                "usage": {"tokens_in": outcome.usage.tokens_in,
+                          "tokens_out": outcome.usage.tokens_out,
+                          "estimated": outcome.usage.estimated},
+                "cost_usd": round(cost.usd, 6), "priced": cost.priced,
+                "approximate": cost.approximate, "saved_draft_id": saved_id,
+            })
+        else:
+            if not stream_out:
+                for v in outcome.variants:
+                    print(f"--- variant {v.index + 1}{' (cut)' if v.partial else ''} ---")
+                    print(v.text)
+            else:
+                print()
+            if outcome.note:
+                print(outcome.note, file=sys.stderr)
+            price = format_usd(cost.usd) if cost.priced else "not priced"
+            print(f"{outcome.usage.tokens_in} in / {outcome.usage.tokens_out} out tokens, "
+                  f"{price}" + (f"; saved as draft {saved_id}" if saved_id else ""),
+                  file=sys.stderr)
+        return 0
+
+    async def generate_image(self) -> int:
+        a = self.args
+        outcome = await self.services().generation.generate_image(
+            a.prompt, provider=a.provider, model=a.model, size=a.size, quality=a.quality,
+            style=a.style, draft_id=a.draft)
+        if a.json:
+            _print_json({
+                "run_id": outcome.run_id, "asset_id": outcome.asset.id,
+                "sha256": outcome.asset.sha256, "path": str(outcome.path),
+                "mime": outcome.asset.mime, "width": outcome.asset.width,
+                "height": outcome.asset.height, "revised_prompt": outcome.revised_prompt,
+                "cost_usd": round(outcome.cost.usd, 6), "priced": outcome.cost.priced,
+            })
+        else:
+            price = format_usd(outcome.cost.usd) if outcome.cost.priced else "not priced"
+            print(f"Saved {outcome.path} ({outcome.asset.width}x{outcome.asset.height}), {price}.")
+        return 0
 
     # --- drafts ----------------------------------------------------------------------------
 
@@ -305,6 +441,21 @@ class Cli:
         return EXIT_FAILURE if report.problems else 0
 
 
+def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
+    """Every configured client pointed at the sandbox, with demo credentials."""
+    overrides: dict[str, object] = {"sandbox.enabled": True}
+    if "openai" in urls:
+        overrides.update({"openai.base_url": urls["openai"],
+                          "openai.api_key": "sk-sandbox-demo-key"})
+    if "workers_ai" in urls:
+        overrides.update({"workers_ai.base_url": urls["workers_ai"],
+                          "workers_ai.account_id": "sandbox-account",
+                          "workers_ai.api_token": "sandbox-token"})
+    if "local" in urls:
+        overrides["local_ai.base_url"] = urls["local"]
+    return overrides
+
+
 def _plain_snippet(snippet: str) -> str:
     return snippet.replace("\x02", "[").replace("\x03", "]").replace("\n", " ")
 
@@ -315,6 +466,8 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
         return cli.config_show if a.config_command == "show" else cli.config_set
     if a.command == "doctor":
         return cli.doctor
+    if a.command == "generate":
+        return cli.generate_text if a.generate_command == "text" else cli.generate_image
     if a.command == "drafts":
         return {
             "add": cli.drafts_add,
@@ -336,16 +489,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MbvError as e:
         print(f"mbv-desktop: {e}", file=sys.stderr)
         return EXIT_FAILURE
+    if args.command == "sandbox":
+        from mbv_desktop.sandbox.host import main as sandbox_main
+
+        return sandbox_main(["--state-dir", str(cli.data_dir / "sandbox")])
     if args.command is None:
         from mbv_desktop.app import WindowOptions, run_window
 
         def factory() -> Services:
             return cli.services()
 
-        return run_window(WindowOptions(cli.data_dir, args.sandbox, args.panel, args.screenshot),
-                          factory)
+        try:
+            return run_window(
+                WindowOptions(cli.data_dir, args.sandbox, args.panel, args.screenshot), factory)
+        finally:
+            cli.close()
+
+    async def command() -> int:
+        try:
+            return await _dispatch(cli)()
+        finally:
+            if cli._services is not None:
+                await cli._services.aclose()
+
     try:
-        return _run(_dispatch(cli)())
+        return _run(command())
     except MbvError as e:
         print(f"mbv-desktop: {e}", file=sys.stderr)
         return EXIT_FAILURE

@@ -158,6 +158,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "",
         "OpenAI-compatible local server (Ollama: http://127.0.0.1:11434/v1); empty is off.",
     ),
+    _s("local_ai.model", "llama3.1", "Model name the local server should run."),
+    SettingSpec(
+        "ai.provider",
+        str,
+        "openai",
+        "AI provider used unless a task says otherwise.",
+        choices=("openai", "workers_ai", "local"),
+    ),
+    SettingSpec(
+        "ai.monthly_budget_usd",
+        float,
+        20.0,
+        "Monthly AI spend after which the app warns before each run (0: no warning).",
+        minimum=0,
+    ),
     # --- storage ---
     _url("r2.endpoint_url", "", "R2 S3 endpoint, https://<ACCOUNT_ID>.r2.cloudflarestorage.com."),
     _s("r2.bucket", "", "R2 bucket that holds media and sync data."),

@@ -14,7 +14,9 @@ from pathlib import Path
 from mbv_desktop.config.paths import backups_dir, database_path, ensure_data_dir
 from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
+from mbv_desktop.integrations.policy.metrics import MetricsRegistry
 from mbv_desktop.services.drafting import DraftingService
+from mbv_desktop.services.generation import GenerationService
 from mbv_desktop.store.database import open_database
 from mbv_desktop.store.worker import StoreWorker
 
@@ -28,7 +30,13 @@ class Services:
     secrets: SecretStore
     worker: StoreWorker
     drafting: DraftingService
+    generation: GenerationService
+    metrics: MetricsRegistry
     sandbox: bool = False
+
+    async def aclose(self) -> None:
+        """Closes network clients; call before ``close`` while the loop still runs."""
+        await self.generation.aclose()
 
     def close(self) -> None:
         self.worker.close()
@@ -55,11 +63,14 @@ def open_services(
         allow_plaintext=bool(settings.get("secrets.allow_plaintext")),
         plaintext_path=data_dir / "secrets.json",
     )
+    metrics = MetricsRegistry()
     return Services(
         data_dir=data_dir,
         settings=settings,
         secrets=secrets,
         worker=worker,
         drafting=DraftingService(worker),
+        generation=GenerationService(worker, settings, secrets, data_dir, metrics),
+        metrics=metrics,
         sandbox=sandbox,
     )

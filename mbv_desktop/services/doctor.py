@@ -136,12 +136,42 @@ def _check_window(data_dir: Path) -> Check:
     return Check("window", "ok", "no window is open on this data dir", data={"open": False})
 
 
-async def run_doctor(data_dir: Path, source: str, env: Mapping[str, str]) -> DoctorReport:
+async def _check_providers(data_dir: Path, env: Mapping[str, str],
+                           overrides: Mapping[str, object], settings: Settings,
+                           secrets: SecretStore) -> Check:
+    from mbv_desktop.integrations.policy.metrics import MetricsRegistry
+    from mbv_desktop.services.generation import GenerationService
+    from mbv_desktop.services.provider_health import check_ai_providers
+    from mbv_desktop.store.worker import StoreWorker
+
+    worker = StoreWorker(database_path(data_dir))  # not used for provider checks: no writes
+    generation = GenerationService(worker, settings, secrets, data_dir, MetricsRegistry())
+    try:
+        health = await check_ai_providers(generation)
+    finally:
+        await generation.aclose()
+        worker.close()
+    configured = [h for h in health if h.configured]
+    down = [h for h in configured if not h.reachable]
+    status = "warning" if down else "ok"
+    if not configured:
+        summary = "no AI provider is configured (see 'mbv-desktop config show')"
+    else:
+        summary = ", ".join(
+            f"{h.provider} {'ok' if h.reachable else 'unreachable'}"
+            + (f" {h.latency_ms:.0f} ms" if h.latency_ms is not None else "")
+            for h in configured)
+    return Check("providers", status, summary, [f"{h.provider}: {h.detail}" for h in health],
+                 data={"providers": {h.provider: h.to_json() for h in health}})
+
+
+async def run_doctor(data_dir: Path, source: str, env: Mapping[str, str],
+                     overrides: Mapping[str, object] | None = None) -> DoctorReport:
     checks = [await asyncio.to_thread(_check_data_dir, data_dir, source)]
     if checks[0].status == "error":
         return DoctorReport(__version__, checks)
     checks.append(await asyncio.to_thread(_check_database, data_dir))
-    settings = Settings(data_dir, env=env)
+    settings = Settings(data_dir, env=env, overrides=overrides)
     checks.append(Check("settings", "warning" if settings.problems else "ok",
                         "; ".join(settings.problems) or "settings file is readable",
                         data={"problems": list(settings.problems)}))
@@ -149,4 +179,5 @@ async def run_doctor(data_dir: Path, source: str, env: Mapping[str, str]) -> Doc
                           plaintext_path=data_dir / "secrets.json")
     checks.append(await _check_keyring(secrets))
     checks.append(await asyncio.to_thread(_check_window, data_dir))
+    checks.append(await _check_providers(data_dir, env, overrides or {}, settings, secrets))
     return DoctorReport(__version__, checks)

@@ -59,6 +59,61 @@ V1_DRAFTS = (
     """
 )
 
+V2_GENERATION = """
+    -- One row per AI run: what it cost and how it ended (the usage and cost ledger).
+    CREATE TABLE ai_runs (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('complete', 'partial', 'cancelled', 'failed')),
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        images INTEGER NOT NULL DEFAULT 0,
+        units REAL NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        priced INTEGER NOT NULL DEFAULT 1,
+        estimated INTEGER NOT NULL DEFAULT 0,
+        draft_id INTEGER REFERENCES drafts(id) ON DELETE SET NULL,
+        error TEXT
+    );
+    CREATE INDEX ai_runs_created ON ai_runs (created_at);
+
+    -- Media, content-addressed: the file lives in the data dir under media/<sha256>.<ext>.
+    CREATE TABLE assets (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        ext TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        original_name TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL,
+        prompt TEXT,
+        ai_run_id INTEGER REFERENCES ai_runs(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE draft_assets (
+        draft_id INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+        asset_id INTEGER NOT NULL REFERENCES assets(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (draft_id, asset_id)
+    );
+    CREATE INDEX draft_assets_asset ON draft_assets (asset_id);
+
+    -- The creator's own edits of the prompt templates (defaults live in core.generation).
+    CREATE TABLE prompt_templates (
+        kind TEXT PRIMARY KEY,
+        system TEXT NOT NULL,
+        user TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
+    V2_GENERATION,
 ]

@@ -28,6 +28,7 @@ class StoreWorker:
             max_workers=1, thread_name_prefix="mbv-store"
         )
         self._connections: list[sqlite3.Connection] = []
+        self._closed = False
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -62,6 +63,11 @@ class StoreWorker:
         return await asyncio.wrap_future(self.submit(fn, write=write))
 
     def close(self) -> None:
+        """Closes the connections and the thread; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+
         def _close_all() -> None:
             for conn in self._connections:
                 conn.close()

@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
     async def _shutdown(self) -> None:
         await self.create_panel.shut_down()
         await self.tasks.wait_idle()
+        await self.services.aclose()
         self._finish_close()
 
     def _close_despite_error(self, error: BaseException) -> bool:

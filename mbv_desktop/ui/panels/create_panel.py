@@ -43,6 +43,7 @@ from mbv_desktop.core.platforms import Platform, check_all
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.events import DraftChange, DraftsChanged
 from mbv_desktop.ui.models.draft_list_model import DraftIdRole, DraftListModel
+from mbv_desktop.ui.panels.generate_box import GenerateBox
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.draft_delegate import DraftDelegate
 from mbv_desktop.ui.widgets.platform_counters import PlatformCounters
@@ -80,6 +81,7 @@ class CreatePanel(QWidget):
                  ) -> None:
         super().__init__(parent)
         self.setObjectName("createPanel")
+        self._services = services
         self._drafting = services.drafting
         self._tasks = tasks
         self._reader = services.drafting.reader()
@@ -229,12 +231,24 @@ class CreatePanel(QWidget):
         platforms_row.addWidget(self.save_status)
         self.counters = PlatformCounters(side)
 
-        layout = QVBoxLayout(side)
-        layout.setContentsMargins(6, 12, 12, 12)
+        top = QWidget(side)
+        layout = QVBoxLayout(top)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.editor, 1)
         layout.addWidget(self.tags_edit)
         layout.addLayout(platforms_row)
         layout.addWidget(self.counters)
+        self.generate_box = GenerateBox(self._services, self._tasks, side)
+        self.generate_box.use_text.connect(self._use_generated)
+        split = QSplitter(Qt.Orientation.Vertical, side)
+        split.addWidget(top)
+        split.addWidget(self.generate_box)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setChildrenCollapsible(False)
+        outer = QVBoxLayout(side)
+        outer.setContentsMargins(6, 12, 12, 12)
+        outer.addWidget(split)
         self._editor_side = side
 
     # --- public actions (buttons, shortcuts, tests) ----------------------------------------
@@ -320,6 +334,7 @@ class CreatePanel(QWidget):
                       self._undo_timer, self._tags_timer):
             timer.stop()
         self._unsubscribe()
+        self.generate_box.shut_down()
 
     def open_draft(self, draft_id: int) -> None:
         row = self.model.row_of(draft_id)
@@ -391,7 +406,23 @@ class CreatePanel(QWidget):
             return True
         return False
 
+    def _use_generated(self, text: str, replace: bool) -> None:
+        """A generated variant goes into the draft as an edit (so it autosaves and undoes)."""
+        cursor = self.editor.textCursor()
+        cursor.beginEditBlock()
+        if replace:
+            cursor.select(cursor.SelectionType.Document)
+            cursor.insertText(text)
+        else:
+            cursor.movePosition(cursor.MoveOperation.End)
+            sep = "\n\n" if self.editor.toPlainText().strip() else ""
+            cursor.insertText(sep + text)
+        cursor.endEditBlock()
+        self.editor.setFocus()
+
     def _update_counters(self) -> None:
+        self.generate_box.draft_text = self.editor.toPlainText()
+        self.generate_box.draft_id = self._current_id
         platforms = self._checked_platforms()
         if Platform.X in platforms and not platform_rules.is_loaded():
             # The X rules take ~300 ms to load the first time: never on the GUI thread.

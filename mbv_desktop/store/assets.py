@@ -1,0 +1,60 @@
+"""Media assets, content-addressed by SHA-256 (the file itself lives in the data dir)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from mbv_desktop.core.drafts import format_time
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    id: int
+    sha256: str
+    kind: str
+    mime: str
+    ext: str
+    bytes: int
+    width: int | None
+    height: int | None
+    source: str
+    prompt: str | None
+
+
+class AssetRepository:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def add(self, *, sha256: str, kind: str, mime: str, ext: str, size: int,
+            width: int | None, height: int | None, source: str, at: datetime,
+            prompt: str | None = None, ai_run_id: int | None = None,
+            original_name: str = "") -> AssetRecord:
+        """Adds the asset, or returns the one already stored with the same content."""
+        self._conn.execute(
+            "INSERT INTO assets (sha256, kind, mime, ext, bytes, width, height, original_name,"
+            " source, prompt, ai_run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sha256) DO NOTHING",
+            (sha256, kind, mime, ext, size, width, height, original_name, source, prompt,
+             ai_run_id, format_time(at)),
+        )
+        return self.by_sha(sha256)
+
+    def by_sha(self, sha256: str) -> AssetRecord:
+        r = self._conn.execute(
+            "SELECT id, sha256, kind, mime, ext, bytes, width, height, source, prompt"
+            " FROM assets WHERE sha256 = ?", (sha256,)).fetchone()
+        return AssetRecord(*r)
+
+    def attach(self, draft_id: int, asset_id: int) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO draft_assets (draft_id, asset_id, position) VALUES"
+            " (?, ?, (SELECT coalesce(max(position), -1) + 1 FROM draft_assets"
+            " WHERE draft_id = ?))", (draft_id, asset_id, draft_id))
+
+    def for_draft(self, draft_id: int) -> list[AssetRecord]:
+        return [AssetRecord(*r) for r in self._conn.execute(
+            "SELECT a.id, a.sha256, a.kind, a.mime, a.ext, a.bytes, a.width, a.height, a.source,"
+            " a.prompt FROM assets a JOIN draft_assets da ON da.asset_id = a.id"
+            " WHERE da.draft_id = ? ORDER BY da.position", (draft_id,))]
