@@ -201,6 +201,12 @@ class Cli:
             self._services = open_services(self.data_dir, env=self.env, overrides=overrides,
                                            sandbox=self.args.sandbox)
             configure_logging(self.data_dir, str(self._services.settings.get("log.level")))
+            settings = self._services.settings
+            if settings.get_bool("analytics.opt_in") and settings.get("sentry.dsn"):
+                from mbv_desktop.integrations.monitoring.sentry import init_sentry
+
+                init_sentry(str(settings.get("sentry.dsn")), release=__version__,
+                            environment="sandbox" if self.args.sandbox else "production")
         return self._services
 
     def _start_sandbox(self) -> dict[str, object]:
