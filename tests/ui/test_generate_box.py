@@ -38,7 +38,7 @@ def local_window(data_dir: Path, loop: Any) -> Iterator[tuple[Any, TinyOpenAI]]:
 
 def test_variants_stream_in_and_one_goes_into_the_draft(local_window: Any, loop: Any,
                                                          qtbot: Any) -> None:
-    window, server = local_window
+    window, _server = local_window
     box = window.create_panel.generate_box
     assert box.provider is Provider.LOCAL
     box.task_box.setCurrentIndex(box.task_box.findData(TaskKind.X_POST))
