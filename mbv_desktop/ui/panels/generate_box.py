@@ -231,6 +231,8 @@ class GenerateBox(QGroupBox):
             cursor = view.textCursor()
             cursor.movePosition(cursor.MoveOperation.End)
             cursor.insertText(text)
+            view.setTextCursor(cursor)
+            view.ensureCursorVisible()  # follow the stream as it grows
 
     def _done(self, outcome: TextOutcome) -> None:
         self._set_running(False)
