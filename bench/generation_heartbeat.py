@@ -53,6 +53,8 @@ async def overhead(base_url: str, n: int = 300) -> tuple[float, float]:
 
 
 def main() -> None:
+    import concurrent.futures
+
     import qasync
     from PySide6.QtCore import QEvent, QObject, QTimer
     from PySide6.QtWidgets import QApplication
@@ -62,8 +64,6 @@ def main() -> None:
     from mbv_desktop.sandbox.host import SandboxHost
     from mbv_desktop.services.container import open_services
     from mbv_desktop.ui.main_window import MainWindow
-
-    import concurrent.futures
 
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
