@@ -170,6 +170,22 @@ class TextRun:
                 for i in sorted(self.texts)]
 
 
+def fit_thread(text: str) -> str:
+    """A generated X thread with every post within the limit: posts are the paragraphs the
+    model wrote, and one that is too long is split at sentence boundaries."""
+    from mbv_desktop.core.platforms import split_thread, x_weighted_length
+
+    posts: list[str] = []
+    for paragraph in (p.strip() for p in text.split("\n\n")):
+        if not paragraph:
+            continue
+        if x_weighted_length(paragraph) <= 280:
+            posts.append(paragraph)
+        else:
+            posts.extend(split_thread(paragraph))
+    return "\n\n".join(posts)
+
+
 def estimate_tokens(text: str) -> int:
     """About four characters per token: only when a provider reports no usage."""
     return max(1, (len(text) + 3) // 4) if text else 0

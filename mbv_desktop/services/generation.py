@@ -31,6 +31,7 @@ from mbv_desktop.core.generation import (
     TextVariant,
     Usage,
     estimate_tokens,
+    fit_thread,
     render,
 )
 from mbv_desktop.core.pricing import Cost, image_cost, text_cost
@@ -243,6 +244,9 @@ class GenerationService:
             raise
         usage, cost, run_id = await self._record_text(run, usage_seen, prompt_tokens, status,
                                                       draft_id)
+        if kind is TaskKind.X_THREAD:  # every post within X's limit, whatever the model wrote
+            for index, text_so_far in list(run.texts.items()):
+                run.texts[index] = fit_thread(text_so_far)
         return TextOutcome(run_id, provider, model, run.variants(partial=status == "partial"),
                            usage, cost, status, note)
 

@@ -52,3 +52,16 @@ def test_a_run_collects_deltas_per_variant_and_marks_cut_ones() -> None:
     variants = run.variants()
     assert [v.text for v in variants] == ["Hello", "Bonjour"]
     assert not variants[0].partial and variants[1].partial
+
+
+def test_a_generated_thread_is_cut_so_every_post_fits_x() -> None:
+    from mbv_desktop.core.generation import fit_thread
+    from mbv_desktop.core.platforms import x_weighted_length
+
+    long_post = "This sentence is fine. " * 20
+    thread = fit_thread(f"Hook post.\n\n{long_post}\n\nLast post.")
+    posts = thread.split("\n\n")
+    assert posts[0] == "Hook post." and posts[-1] == "Last post."
+    assert len(posts) >= 4
+    assert all(x_weighted_length(p) <= 280 for p in posts)
+    assert "".join(thread.split()) == "".join(f"Hook post.{long_post}Last post.".split())
