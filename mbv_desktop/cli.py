@@ -198,8 +198,9 @@ class Cli:
             overrides: dict[str, object] = {}
             if self.args.sandbox:
                 overrides = self._start_sandbox()
-            self._services = open_services(self.data_dir, env=self.env, overrides=overrides,
-                                           sandbox=self.args.sandbox)
+            self._services = open_services(
+                self.data_dir, env=self.env, overrides=overrides, sandbox=self.args.sandbox,
+                sandbox_control_url=self._sandbox.control_url if self._sandbox else None)
             configure_logging(self.data_dir, str(self._services.settings.get("log.level")))
             settings = self._services.settings
             if settings.get_bool("analytics.opt_in") and settings.get("sentry.dsn"):

@@ -95,6 +95,7 @@ def loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
     """
     import qasync
 
+    qapp.setQuitOnLastWindowClosed(False)  # as app.py does: the loop decides when to stop
     event_loop = qasync.QEventLoop(qapp)
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=4)
     event_loop.set_default_executor(executor)  # as app.py does: no QThread executor

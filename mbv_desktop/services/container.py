@@ -17,6 +17,7 @@ from mbv_desktop.config.settings import Settings
 from mbv_desktop.integrations.policy.metrics import MetricsRegistry
 from mbv_desktop.services.drafting import DraftingService
 from mbv_desktop.services.generation import GenerationService
+from mbv_desktop.services.sandbox_control import SandboxControl
 from mbv_desktop.store.database import open_database
 from mbv_desktop.store.worker import StoreWorker
 
@@ -33,6 +34,7 @@ class Services:
     generation: GenerationService
     metrics: MetricsRegistry
     sandbox: bool = False
+    sandbox_control: SandboxControl | None = None
 
     async def aclose(self) -> None:
         """Closes network clients; call before ``close`` while the loop still runs."""
@@ -48,6 +50,7 @@ def open_services(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
     sandbox: bool = False,
+    sandbox_control_url: str | None = None,
 ) -> Services:
     """Opens (creating and migrating if needed) the profile in ``data_dir``.
 
@@ -73,4 +76,5 @@ def open_services(
         generation=GenerationService(worker, settings, secrets, data_dir, metrics),
         metrics=metrics,
         sandbox=sandbox,
+        sandbox_control=SandboxControl(sandbox_control_url) if sandbox_control_url else None,
     )

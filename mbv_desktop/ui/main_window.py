@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from mbv_desktop import __version__
 from mbv_desktop.services.container import Services
+from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, SandboxControl
 from mbv_desktop.ui.panels.create_panel import CreatePanel
 from mbv_desktop.ui.resources import icon
 from mbv_desktop.ui.tasks import TaskRunner
@@ -136,8 +137,29 @@ class MainWindow(QMainWindow):
             view_menu.addAction(self._action(
                 spec.label, functools.partial(self.show_panel, spec.name), f"Ctrl+{n}"))
 
+        if self.services.sandbox_control is not None:
+            self._build_sandbox_menu(self.services.sandbox_control)
+
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About Must Be Viral", self._about))
+
+    def _build_sandbox_menu(self, control: SandboxControl) -> None:
+        """Faults on demand, to see how the app behaves when providers misbehave."""
+        menu = self.menuBar().addMenu("&Sandbox")
+        for provider, name in (("openai", "OpenAI"), ("workers_ai", "Workers AI")):
+            sub = menu.addMenu(name)
+            for preset in FAULT_PRESETS:
+                sub.addAction(self._action(preset.label, functools.partial(
+                    self._inject_fault, control, provider, preset)))
+        menu.addSeparator()
+        menu.addAction(self._action("Clear all faults", lambda: self.tasks.run(
+            control.clear_faults(), label="Clearing sandbox faults",
+            on_success=lambda _r: self.status.showMessage("Sandbox faults cleared.", 5000))))
+
+    def _inject_fault(self, control: SandboxControl, provider: str, preset: FaultPreset) -> None:
+        self.tasks.run(control.add_fault(provider, preset), label="Setting a sandbox fault",
+                       on_success=lambda _r: self.status.showMessage(
+                           f"Sandbox: {preset.label.lower()} ({provider}).", 8000))
 
     def _new_draft(self) -> None:
         self.show_panel("create")

@@ -16,8 +16,6 @@ from PySide6.QtCore import QCoreApplication, QEvent
 def window(services: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     from mbv_desktop.ui.main_window import MainWindow
 
-    qapp = loop._QEventLoop__app  # type: ignore[attr-defined]
-    qapp.setQuitOnLastWindowClosed(False)  # as app.py does: the loop decides when to stop
     asyncio.set_event_loop(loop)  # asyncio.run() in other tests resets the current loop
     w = MainWindow(services, show_dialogs=False)
     # Everything runs inside the asyncio loop: Qt events processed outside it (qtbot.wait*)

@@ -238,7 +238,9 @@ class CreatePanel(QWidget):
         layout.addWidget(self.tags_edit)
         layout.addLayout(platforms_row)
         layout.addWidget(self.counters)
-        self.generate_box = GenerateBox(self._services, self._tasks, side)
+        self.generate_box = GenerateBox(
+            self._services, self._tasks,
+            lambda: (self.editor.toPlainText(), self._current_id), side)
         self.generate_box.use_text.connect(self._use_generated)
         split = QSplitter(Qt.Orientation.Vertical, side)
         split.addWidget(top)
@@ -421,8 +423,6 @@ class CreatePanel(QWidget):
         self.editor.setFocus()
 
     def _update_counters(self) -> None:
-        self.generate_box.draft_text = self.editor.toPlainText()
-        self.generate_box.draft_id = self._current_id
         platforms = self._checked_platforms()
         if Platform.X in platforms and not platform_rules.is_loaded():
             # The X rules take ~300 ms to load the first time: never on the GUI thread.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
@@ -44,15 +45,16 @@ class GenerateBox(QGroupBox):
     use_text = Signal(str, bool)
     image_made = Signal(int)  # asset id
 
-    def __init__(self, services: Services, tasks: TaskRunner, parent: QWidget | None = None
-                 ) -> None:
+    def __init__(self, services: Services, tasks: TaskRunner,
+                 draft_context: Callable[[], tuple[str, int | None]],
+                 parent: QWidget | None = None) -> None:
+        """``draft_context()`` gives the draft's text and id at the moment a run starts."""
         super().__init__("Generate", parent)
         self._generation = services.generation
         self._tasks = tasks
         self._run: asyncio.Task[TextOutcome] | None = None
         self._image_run: asyncio.Task[ImageOutcome] | None = None
-        self.draft_text = ""  # kept up to date by the Create panel
-        self.draft_id: int | None = None
+        self._draft_context = draft_context
 
         self.task_box = QComboBox(self)
         self.task_box.setAccessibleName("Generation task")
@@ -202,12 +204,13 @@ class GenerateBox(QGroupBox):
         self.variants.show()
         self._set_running(True)
         self.status_label.setText(f"Asking {self.provider.label}…")
+        draft_text, draft_id = self._draft_context()
         self._run = self._tasks.run(
             self._generation.generate_text(
                 self.task, provider=self.provider, model=self.model_box.currentText().strip(),
-                topic=self.topic_edit.text(), text=self.draft_text,
+                topic=self.topic_edit.text(), text=draft_text,
                 tone=self.tone_box.currentText(), language=self.language_box.currentText(),
-                variants=n, draft_id=self.draft_id, on_delta=self._on_delta),
+                variants=n, draft_id=draft_id, on_delta=self._on_delta),
             label="Generating", on_success=self._done, on_error=self._failed)
         self._run.add_done_callback(lambda t: self._set_running(False) if t.cancelled() else None)
         self._run.add_done_callback(self._note_cancel)
@@ -284,12 +287,13 @@ class GenerateBox(QGroupBox):
     # --- images ----------------------------------------------------------------------------
 
     def generate_image(self) -> None:
-        prompt = self.topic_edit.text().strip() or self.draft_text.strip()[:1000]
+        draft_text, draft_id = self._draft_context()
+        prompt = self.topic_edit.text().strip() or draft_text.strip()[:1000]
         self.image_button.setEnabled(False)
         self.status_label.setText(f"Asking {self.provider.label} for an image…")
+        self._image_draft_id = draft_id
         self._image_run = self._tasks.run(
-            self._generation.generate_image(prompt, provider=self.provider,
-                                            draft_id=self.draft_id),
+            self._generation.generate_image(prompt, provider=self.provider, draft_id=draft_id),
             label="Making an image", on_success=self._image_done, on_error=self._image_failed)
 
     def _image_done(self, outcome: ImageOutcome) -> None:
@@ -300,7 +304,8 @@ class GenerateBox(QGroupBox):
                 96, Qt.TransformationMode.SmoothTransformation))
             self.image_label.show()
         cost = format_usd(outcome.cost.usd) if outcome.cost.priced else "not priced"
-        where = "attached to this draft" if self.draft_id else "saved in the media library"
+        where = ("attached to this draft" if self._image_draft_id
+                 else "saved in the media library")
         self.status_label.setText(f"Image {outcome.asset.width}×{outcome.asset.height}, {where}, "
                                   f"{cost}.")
         self.image_made.emit(outcome.asset.id)
