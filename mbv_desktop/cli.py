@@ -458,8 +458,8 @@ def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
         overrides.update({"workers_ai.base_url": urls["workers_ai"],
                           "workers_ai.account_id": "sandbox-account",
                           "workers_ai.api_token": "sandbox-token"})
-    if "local" in urls:
-        overrides["local_ai.base_url"] = urls["local"]
+    if "local" in urls:  # the emulator stands in for Ollama; it serves OpenAI's model names
+        overrides.update({"local_ai.base_url": urls["local"], "local_ai.model": "gpt-4o-mini"})
     return overrides
 
 

@@ -61,6 +61,7 @@ _PROVIDER_NAMES = {
     "openai": "OpenAI",
     "workers_ai": "Cloudflare Workers AI",
     "local_ai": "the local AI server",
+    "local": "the local AI server",
     "ollama": "Ollama",
     "r2": "Cloudflare R2",
     "stripe": "Stripe",

@@ -64,6 +64,9 @@ REGISTRY: tuple[EmulatorSpec, ...] = (
                  openai_emulator.fault_reply, key_prefix="sk-sandbox-"),
     EmulatorSpec("workers_ai", "/cloudflare", workers_ai_emulator.create_app, "/client/v4",
                  workers_ai_emulator.fault_reply),
+    # A "local model server" (Ollama, llama.cpp) speaks the same OpenAI-compatible API.
+    EmulatorSpec("local", "/local", openai_emulator.create_app, "/v1",
+                 openai_emulator.fault_reply),
 )
 """Every emulator the host mounts: (name, mount prefix, app factory, base URL suffix, fault
 reply, key prefix). Add a line here to mount another one."""

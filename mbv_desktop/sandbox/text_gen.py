@@ -268,6 +268,9 @@ def analyse(prompt: str, system: str = "") -> Brief:
     topic = _topic_of(prompt, keywords)
     if topic in prompt:  # a stated topic ("about: ..."), so its words are the keywords
         keywords = keywords_of(topic) or keywords
+    body = prompt.strip().split("\n", 1)
+    if len(body) == 2 and _has(r"\bhashtags?\b", body[0]):  # tags for the text that follows
+        keywords = keywords_of(body[1]) or keywords
     parts_match = re.search(r"\b(\d{1,2})\s*[- ]?(?:part|tweet|post)s?\b", prompt, re.IGNORECASE)
     parts = max(2, min(12, int(parts_match.group(1)))) if parts_match else None
     intent: Intent

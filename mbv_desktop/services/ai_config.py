@@ -65,7 +65,8 @@ async def load_ai_configs(
                 "workers_ai.account_id and workers_ai.api_token."),
         ),
         Provider.LOCAL: AiProviderConfig(
-            Provider.LOCAL, local_url, "local",  # local servers ignore the key; the SDK needs one
+            # Local servers ignore the key, but the SDK needs one.
+            Provider.LOCAL, local_url, "sk-local-no-key-needed",
             default_text_model=str(settings.get("local_ai.model")),
             problem=None if local_url else (
                 "No local model server is set: set local_ai.base_url (Ollama: "

@@ -38,15 +38,18 @@ async def check_ai_providers(generation: GenerationService) -> list[ProviderHeal
             results.append(ProviderHealth(provider.value, False, None, None, "n/a",
                                           config.problem or "not configured"))
             continue
-        started = time.perf_counter()
         try:
             client = await generation.client(provider)
+            from mbv_desktop.integrations.ai.openai_compat import load_sdk
+
+            await load_sdk()  # a first-time import is not the provider's latency
+            started = time.perf_counter()
             models = await asyncio.wait_for(client.list_models(), HEALTH_TIMEOUT_S)
             latency = (time.perf_counter() - started) * 1000
             results.append(ProviderHealth(
                 provider.value, True, True, round(latency, 1), _breaker(client),
                 f"{len(models)} models at {config.base_url}"))
-        except (MbvError, TimeoutError) as e:
+        except (MbvError, TimeoutError, ValueError) as e:
             detail = str(e) or f"no answer within {HEALTH_TIMEOUT_S:.0f} s"
             client_or_none = generation._clients.by_provider.get(provider)
             results.append(ProviderHealth(

@@ -203,3 +203,33 @@ def test_data_dir_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
     r = mbv("drafts", "list", data_dir=Path("/proc/mbv-cannot-exist"))
     assert r.returncode == 1
     assert "/proc/mbv-cannot-exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_generate_and_doctor_on_the_sandbox(data_dir: Path) -> None:
+    r = mbv("--sandbox", "generate", "text", "x_thread", "--topic", "our coffee cart",
+            "--save", "--json", data_dir=data_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "complete" and out["cost_usd"] > 0 and out["priced"]
+    posts = out["variants"][0]["text"].split("\n\n")
+    assert len(posts) >= 3
+    shown = json.loads(mbv("drafts", "show", str(out["saved_draft_id"]), "--json",
+                           data_dir=data_dir).stdout)
+    assert shown["platforms"] == ["x"]
+    r = mbv("--sandbox", "generate", "image", "a coffee cart at dawn", "--json",
+            data_dir=data_dir)
+    image = json.loads(r.stdout)
+    assert Path(image["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert image["cost_usd"] == 0.04
+    doctor = json.loads(mbv("--sandbox", "doctor", "--json", data_dir=data_dir).stdout)
+    providers = doctor["checks"]["providers"]["providers"]
+    assert {p: v["reachable"] for p, v in providers.items()} == {
+        "openai": True, "workers_ai": True, "local": True}
+    assert all(v["breaker"] == "closed" for v in providers.values())
+
+
+def test_generate_without_a_key_says_which_setting(data_dir: Path) -> None:
+    r = mbv("generate", "text", "x_post", "--topic", "coffee", "--provider", "openai",
+            data_dir=data_dir)
+    assert r.returncode == 1
+    assert "openai.api_key" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -68,7 +68,8 @@ def test_urls_and_lifecycle(tmp_path: Path) -> None:
         urls = sandbox.urls()
         port = sandbox.port
         assert urls == {"openai": f"http://127.0.0.1:{port}/openai/v1",
-                        "workers_ai": f"http://127.0.0.1:{port}/cloudflare/client/v4"}
+                        "workers_ai": f"http://127.0.0.1:{port}/cloudflare/client/v4",
+                        "local": f"http://127.0.0.1:{port}/local/v1"}
         health = httpx.get(sandbox.control_url + "/health").json()
         assert health == {"status": "ok", "urls": urls}
         with pytest.raises(SandboxError):

@@ -91,6 +91,13 @@ class OpenAICompatClient:
         return self._client
 
     async def list_models(self) -> list[str]:
+        if self.endpoint.provider == "workers_ai":  # no /models on its OpenAI path
+            response = await self.policy.request(
+                "GET", f"{self.endpoint.rest_base_url}/ai/models/search",
+                params={"per_page": 100},
+                headers={"Authorization": f"Bearer {self.endpoint.api_key}"})
+            body = response.json()
+            return sorted(str(m.get("name")) for m in body.get("result") or [] if m.get("name"))
         client = await self._sdk_client()
 
         async def call() -> list[str]:
