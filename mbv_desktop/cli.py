@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     dshow = d_sub.add_parser("show", help="one draft, with its per-platform checks")
     dshow.add_argument("id", type=int)
     dshow.add_argument("--json", action="store_true")
+    similar = d_sub.add_parser("similar", help="drafts most like this one (AI embeddings)")
+    similar.add_argument("id", type=int)
+    similar.add_argument("--limit", type=int, default=5)
+    similar.add_argument("--json", action="store_true")
     export = d_sub.add_parser("export", help="write all drafts as JSON Lines")
     export.add_argument("file", nargs="?", default="-", help="file, or '-' for standard output")
     imp = d_sub.add_parser("import", help="read drafts from JSON Lines (good lines are kept)")
@@ -413,6 +417,22 @@ class Cli:
                 print(f"  - {problem}")
         return 0
 
+    async def drafts_similar(self) -> int:
+        report = await self.services().similarity.similar(self.args.id, self.args.limit)
+        duplicate = report.duplicate_of
+        if self.args.json:
+            _print_json({"matches": [{"id": m.id, "title": m.title, "score": m.score}
+                                     for m in report.matches],
+                         "duplicate_of": duplicate.id if duplicate else None,
+                         "embedded_now": report.embedded_now})
+            return 0
+        if duplicate is not None:
+            print(f"Looks like a duplicate of draft {duplicate.id} ({duplicate.score:.2f}).",
+                  file=sys.stderr)
+        for m in report.matches:
+            print(f"{m.id:>7}  {m.score:.3f}  {m.title}")
+        return 0
+
     async def drafts_export(self) -> int:
         drafting = self.services().drafting
         if self.args.file == "-":
@@ -481,6 +501,7 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
             "list": cli.drafts_list,
             "search": lambda: cli.drafts_list(a.query),
             "show": cli.drafts_show,
+            "similar": cli.drafts_similar,
             "export": cli.drafts_export,
             "import": cli.drafts_import,
         }[a.drafts_command]

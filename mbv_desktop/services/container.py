@@ -18,6 +18,7 @@ from mbv_desktop.integrations.policy.metrics import MetricsRegistry
 from mbv_desktop.services.drafting import DraftingService
 from mbv_desktop.services.generation import GenerationService
 from mbv_desktop.services.sandbox_control import SandboxControl
+from mbv_desktop.services.similarity import SimilarityService
 from mbv_desktop.store.database import open_database
 from mbv_desktop.store.worker import StoreWorker
 
@@ -32,6 +33,7 @@ class Services:
     worker: StoreWorker
     drafting: DraftingService
     generation: GenerationService
+    similarity: SimilarityService
     metrics: MetricsRegistry
     sandbox: bool = False
     sandbox_control: SandboxControl | None = None
@@ -67,13 +69,15 @@ def open_services(
         plaintext_path=data_dir / "secrets.json",
     )
     metrics = MetricsRegistry()
+    generation = GenerationService(worker, settings, secrets, data_dir, metrics)
     return Services(
         data_dir=data_dir,
         settings=settings,
         secrets=secrets,
         worker=worker,
         drafting=DraftingService(worker),
-        generation=GenerationService(worker, settings, secrets, data_dir, metrics),
+        generation=generation,
+        similarity=SimilarityService(worker, generation),
         metrics=metrics,
         sandbox=sandbox,
         sandbox_control=SandboxControl(sandbox_control_url) if sandbox_control_url else None,

@@ -266,6 +266,27 @@ class GenerationService:
             draft_id=draft_id, error=str(error) if error else None))
         return usage, cost, run_id
 
+    # --- embeddings -----------------------------------------------------------------------
+
+    async def embed(self, texts: list[str], *, provider: Provider | None = None,
+                    model: str | None = None) -> tuple[str, list[list[float]]]:
+        """Embeddings for ``texts`` (one run in the ledger); returns the model used."""
+        provider = provider or self.default_provider()
+        model = model or self.default_model(provider, "embedding")
+        client = await self.client(provider)
+        tokens = sum(estimate_tokens(t) for t in texts)
+        try:
+            vectors = await client.embed(texts, model=model)
+        except ProviderError as e:
+            await self._record(AiRunRecord(provider.value, model, "embedding", "failed",
+                                           tokens_in=tokens, estimated=True, error=str(e)))
+            raise
+        cost = text_cost(provider.value, model, tokens, 0)
+        await self._record(AiRunRecord(provider.value, model, "embedding", "complete",
+                                       tokens_in=tokens, units=cost.units, cost_usd=cost.usd,
+                                       priced=cost.priced, estimated=True))
+        return f"{provider.value}:{model}", vectors
+
     # --- images ---------------------------------------------------------------------------
 
     async def generate_image(

@@ -113,7 +113,20 @@ V2_GENERATION = """
     );
 """
 
+V3_EMBEDDINGS = """
+    -- One embedding per draft and model, for "similar drafts" and duplicate warnings;
+    -- body_sha says which text it was made from, so an edit makes it stale.
+    CREATE TABLE draft_embeddings (
+        draft_id INTEGER NOT NULL REFERENCES drafts(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        body_sha TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (draft_id, model)
+    );
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
     V2_GENERATION,
+    V3_EMBEDDINGS,
 ]

@@ -233,3 +233,20 @@ def test_generate_without_a_key_says_which_setting(data_dir: Path) -> None:
             data_dir=data_dir)
     assert r.returncode == 1
     assert "openai.api_key" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_similar_drafts_and_duplicates_on_the_sandbox(data_dir: Path) -> None:
+    for text in ["Our sunrise coffee cart opens Friday at the harbour",
+                 "Our sunrise coffee cart opens Friday at the harbour!",
+                 "The sunrise coffee cart is opening this Friday by the harbour",
+                 "Ten tips for editing vertical video on your phone"]:
+        mbv("drafts", "add", text, data_dir=data_dir)
+    first = json.loads(mbv("--sandbox", "drafts", "similar", "1", "--json",
+                           data_dir=data_dir).stdout)
+    assert [m["id"] for m in first["matches"]] == [2, 3, 4]
+    assert first["duplicate_of"] == 2 and first["embedded_now"] == 4
+    assert first["matches"][1]["score"] > first["matches"][2]["score"]
+    mbv("drafts", "add", "Coffee cart at the harbour this Friday at sunrise", data_dir=data_dir)
+    again = json.loads(mbv("--sandbox", "drafts", "similar", "1", "--json",
+                           data_dir=data_dir).stdout)
+    assert again["embedded_now"] == 1  # only the new draft; the rest were kept

@@ -29,6 +29,7 @@ from mbv_desktop.core.generation import DEFAULT_TEMPLATES, Provider, TaskKind
 from mbv_desktop.core.pricing import format_usd
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.generation import ImageOutcome, TextOutcome
+from mbv_desktop.services.similarity import SimilarReport
 from mbv_desktop.ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class GenerateBox(QGroupBox):
         """``draft_context()`` gives the draft's text and id at the moment a run starts."""
         super().__init__("Generate", parent)
         self._generation = services.generation
+        self._similarity = services.similarity
         self._tasks = tasks
         self._run: asyncio.Task[TextOutcome] | None = None
         self._image_run: asyncio.Task[ImageOutcome] | None = None
@@ -96,6 +98,9 @@ class GenerateBox(QGroupBox):
         self.image_button = QPushButton("Image", self)
         self.image_button.setToolTip("Make an image from the topic (or the draft) and attach it")
         self.image_button.clicked.connect(self.generate_image)
+        self.similar_button = QPushButton("Similar", self)
+        self.similar_button.setToolTip("Find drafts like this one (and possible duplicates)")
+        self.similar_button.clicked.connect(self.find_similar)
 
         self.variants = QTabWidget(self)
         self.variants.setDocumentMode(True)
@@ -122,7 +127,7 @@ class GenerateBox(QGroupBox):
             row1.addWidget(w)
         row2 = QHBoxLayout()
         for widget in (self.topic_edit, self.tone_box, self.language_box, self.generate_button,
-                  self.cancel_button, self.image_button):
+                  self.cancel_button, self.image_button, self.similar_button):
             row2.addWidget(widget)
         row2.setStretch(0, 1)
         takes = QHBoxLayout()
@@ -312,6 +317,35 @@ class GenerateBox(QGroupBox):
 
     def _image_failed(self, error: BaseException) -> bool:
         self.image_button.setEnabled(True)
+        return self._failed(error)
+
+    # --- similar drafts --------------------------------------------------------------------
+
+    def find_similar(self) -> None:
+        _text, draft_id = self._draft_context()
+        if draft_id is None:
+            self.status_label.setText("Write something in the draft first.")
+            return
+        self.similar_button.setEnabled(False)
+        self.status_label.setText("Looking for similar drafts…")
+        self._tasks.run(self._similarity.similar(draft_id), label="Finding similar drafts",
+                        on_success=self._show_similar, on_error=self._similar_failed)
+
+    def _show_similar(self, report: SimilarReport) -> None:
+        self.similar_button.setEnabled(True)
+        if not report.matches:
+            self.status_label.setText("No other drafts to compare with yet.")
+            return
+        listed = " · ".join(f"“{m.title[:40]}” {m.score:.2f}" for m in report.matches[:3])
+        text = f"Similar drafts: {listed}"
+        duplicate = report.duplicate_of
+        if duplicate is not None:
+            text = (f"This looks like a duplicate of “{duplicate.title[:60]}” "
+                    f"({duplicate.score:.2f}). " + text)
+        self.status_label.setText(text)
+
+    def _similar_failed(self, error: BaseException) -> bool:
+        self.similar_button.setEnabled(True)
         return self._failed(error)
 
     # --- spend -----------------------------------------------------------------------------
