@@ -80,3 +80,21 @@ def test_missing_api_key_points_to_the_setting(window: Any, loop: Any) -> None:
     loop.run_until_complete(eventually(lambda: "openai.api_key" in box.status_label.text()))
     assert box.generate_button.isEnabled()
     assert window.tasks.last_error is None  # said beside the button, not in a dialog
+
+
+def test_an_edited_prompt_is_what_the_model_receives(local_window: Any, loop: Any) -> None:
+    window, server = local_window
+    box = window.create_panel.generate_box
+    box.task_box.setCurrentIndex(box.task_box.findData(TaskKind.X_POST))
+    box.edit_template()
+    loop.run_until_complete(eventually(lambda: getattr(box, "_template_dialog", None)
+                                       is not None and box._template_dialog.isVisible()))
+    dialog = box._template_dialog
+    dialog.user_edit.setPlainText("Write a haiku about {topic}.")
+    dialog.accept()
+    loop.run_until_complete(eventually(lambda: "saved" in box.status_label.text()))
+    box.topic_edit.setText("harbour mornings")
+    box.generate()
+    loop.run_until_complete(eventually(lambda: box.use_button.isEnabled(), timeout=10))
+    _method, _path, body = server.requests[-1]
+    assert body["messages"][1]["content"] == "Write a haiku about harbour mornings."

@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from mbv_desktop.core.errors import MbvError, NotConfigured
-from mbv_desktop.core.generation import DEFAULT_TEMPLATES, Provider, TaskKind
+from mbv_desktop.core.generation import DEFAULT_TEMPLATES, PromptTemplate, Provider, TaskKind
 from mbv_desktop.core.pricing import format_usd
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.generation import ImageOutcome, TextOutcome
 from mbv_desktop.services.similarity import SimilarReport
+from mbv_desktop.ui.dialogs.template_dialog import TemplateDialog
 from mbv_desktop.ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ class GenerateBox(QGroupBox):
         self.variants_box.setRange(1, 5)
         self.variants_box.setPrefix("Variants: ")
         self.variants_box.setAccessibleName("Number of variants")
+        self.prompt_button = QPushButton("Prompt…", self)
+        self.prompt_button.setToolTip("Edit the instructions this task sends to the model")
+        self.prompt_button.clicked.connect(self.edit_template)
 
         self.topic_edit = QLineEdit(self)
         self.topic_edit.setPlaceholderText("What is the post about?")
@@ -123,7 +127,8 @@ class GenerateBox(QGroupBox):
         self.spend_label.setObjectName("muted")
 
         row1 = QHBoxLayout()
-        for w in (self.task_box, self.provider_box, self.model_box, self.variants_box):
+        for w in (self.task_box, self.prompt_button, self.provider_box, self.model_box,
+                  self.variants_box):
             row1.addWidget(w)
         row2 = QHBoxLayout()
         for widget in (self.topic_edit, self.tone_box, self.language_box, self.generate_button,
@@ -187,6 +192,31 @@ class GenerateBox(QGroupBox):
         self.model_box.clear()
         self.model_box.addItems(chat or [current])
         self.model_box.setCurrentText(current if current in chat or not chat else chat[0])
+
+    def edit_template(self) -> None:
+        kind = self.task
+        self._tasks.run(self._generation.template(kind), label="Loading the prompt",
+                        progress=False, on_success=lambda t: self._open_template(kind, t))
+
+    def _open_template(self, kind: TaskKind, template: PromptTemplate) -> None:
+        dialog = TemplateDialog(template, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def finished(result: int) -> None:
+            if result == TemplateDialog.RESET:
+                self._tasks.run(self._generation.reset_template(kind),
+                                label="Resetting the prompt", on_success=lambda _r:
+                                self.status_label.setText(f"{template.label}: built-in prompt."))
+            elif result == TemplateDialog.DialogCode.Accepted:
+                system, user = dialog.values()
+                self._tasks.run(self._generation.save_template(kind, system, user),
+                                label="Saving the prompt", on_error=self._failed,
+                                on_success=lambda _r: self.status_label.setText(
+                                    f"{template.label}: your prompt is saved."))
+
+        dialog.finished.connect(finished)
+        dialog.open()
+        self._template_dialog = dialog
 
     # --- runs ------------------------------------------------------------------------------
 
