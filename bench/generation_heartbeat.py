@@ -111,7 +111,11 @@ def main() -> None:
         watch = PaintWatch()
 
         async def scenario() -> None:
-            # Warm up as the app does after its first paint (SDK imports, first connection).
+            # Warm up as the app does after its first paint (X rules, SDK import, first
+            # connection), so the figures are about streaming, not one-time loading.
+            from mbv_desktop.core import platforms
+
+            await asyncio.to_thread(platforms.preload)
             await services.generation.generate_text(TaskKind.X_POST, topic="warm up",
                                                     provider=Provider.OPENAI)
             await asyncio.sleep(0.3)

@@ -85,9 +85,10 @@ class OpenAICompatClient:
     async def _sdk_client(self) -> Any:
         if self._client is None:
             openai = await load_sdk()
-            self._client = openai.AsyncOpenAI(
-                base_url=self.endpoint.base_url, api_key=self.endpoint.api_key or "none",
-                max_retries=0, timeout=60.0)
+            # Built on a worker thread: making its TLS context reads the CA bundle (~0.1 s).
+            self._client = await asyncio.to_thread(
+                openai.AsyncOpenAI, base_url=self.endpoint.base_url,
+                api_key=self.endpoint.api_key or "none", max_retries=0, timeout=60.0)
         return self._client
 
     async def list_models(self) -> list[str]:
