@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 
 from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
-from mbv_desktop.core.errors import InvalidInput, MbvError, NotConfigured, ProviderError
+from mbv_desktop.core.errors import (
+    AuthExpired,
+    InvalidInput,
+    MbvError,
+    NotConfigured,
+    ProviderError,
+)
 from mbv_desktop.core.generation import (
     DEFAULT_MODELS,
     DEFAULT_TEMPLATES,
@@ -143,7 +149,19 @@ class GenerationService:
         return client
 
     async def list_models(self, provider: Provider) -> list[str]:
-        return await (await self.client(provider)).list_models()
+        try:
+            return await (await self.client(provider)).list_models()
+        except AuthExpired as e:
+            raise self._bad_key(provider) from e
+
+    def _bad_key(self, provider: Provider) -> NotConfigured:
+        """A 401 from an AI provider means the key is wrong or revoked, not a sign-in."""
+        setting = {Provider.OPENAI: "openai.api_key", Provider.WORKERS_AI: "workers_ai.api_token",
+                   Provider.LOCAL: "local_ai.base_url"}[provider]
+        return NotConfigured(
+            f"{provider.label} did not accept the API key. Set a valid one with "
+            f"'mbv-desktop config set {setting} -' (or MBV_{setting.upper().replace('.', '_')}).",
+            provider=provider.value)
 
     def default_model(self, provider: Provider, what: str = "text") -> str:
         if provider is Provider.LOCAL and what == "text":
@@ -239,6 +257,9 @@ class GenerationService:
                 await self._record_text(run, usage_seen, prompt_tokens, "failed", draft_id, e)
                 raise
             status, note = "partial", str(e)
+        except AuthExpired as e:
+            await self._record_text(run, usage_seen, prompt_tokens, "failed", draft_id, e)
+            raise self._bad_key(provider) from e
         except MbvError as e:
             await self._record_text(run, usage_seen, prompt_tokens, "failed", draft_id, e)
             raise
@@ -281,6 +302,8 @@ class GenerationService:
         except ProviderError as e:
             await self._record(AiRunRecord(provider.value, model, "embedding", "failed",
                                            tokens_in=tokens, estimated=True, error=str(e)))
+            if isinstance(e, AuthExpired):
+                raise self._bad_key(provider) from e
             raise
         cost = text_cost(provider.value, model, tokens, 0)
         await self._record(AiRunRecord(provider.value, model, "embedding", "complete",
@@ -315,6 +338,8 @@ class GenerationService:
         except ProviderError as e:
             await self._record(AiRunRecord(provider.value, model, "image", "failed",
                                            draft_id=draft_id, error=str(e)))
+            if isinstance(e, AuthExpired):
+                raise self._bad_key(provider) from e
             raise
         run_id = await self._record(AiRunRecord(
             provider.value, model, "image", "complete", images=1, units=cost.units,

@@ -250,3 +250,50 @@ def test_similar_drafts_and_duplicates_on_the_sandbox(data_dir: Path) -> None:
     again = json.loads(mbv("--sandbox", "drafts", "similar", "1", "--json",
                            data_dir=data_dir).stdout)
     assert again["embedded_now"] == 1  # only the new draft; the rest were kept
+
+
+def test_a_wrong_api_key_says_so_and_names_the_setting(data_dir: Path, tmp_path: Path) -> None:
+    from helpers import run
+
+    from mbv_desktop.cli import sandbox_overrides
+    from mbv_desktop.core.errors import NotConfigured
+    from mbv_desktop.core.generation import TaskKind
+    from mbv_desktop.sandbox.host import SandboxHost
+    from mbv_desktop.services.container import open_services
+
+    with SandboxHost(tmp_path / "sandbox") as host:
+        overrides = {**sandbox_overrides(host.urls()), "openai.api_key": "sk-invalid"}
+        services = open_services(data_dir, env={}, overrides=overrides)
+
+        async def go() -> str:
+            try:
+                await services.generation.generate_text(TaskKind.X_POST, topic="coffee")
+            except NotConfigured as e:
+                return str(e)
+            finally:
+                await services.aclose()
+            return ""
+
+        try:
+            message = run(go())
+        finally:
+            services.close()
+    assert "did not accept the API key" in message and "openai.api_key" in message
+    assert "sk-invalid" not in message
+
+
+def test_budget_warning_when_the_month_is_over_budget(data_dir: Path) -> None:
+    env = {"MBV_AI_MONTHLY_BUDGET_USD": "0.001"}
+    mbv("--sandbox", "generate", "text", "x_post", "--topic", "coffee", data_dir=data_dir,
+        env=env)
+    from helpers import run
+
+    from mbv_desktop.services.container import open_services
+
+    services = open_services(data_dir, env=env)
+    try:
+        budget = run(services.generation.budget())
+    finally:
+        services.close()
+    assert budget.month.runs == 1 and budget.month.cost_usd > 0.001
+    assert budget.over and "reached the budget of $0.00" in (budget.warning or "")

@@ -392,10 +392,12 @@ class GenerateBox(QGroupBox):
         text = f"This month: {format_usd(month.cost_usd)}"
         if limit > 0:
             text += f" of {format_usd(limit)}"
-        self.spend_label.setText(text)
         warning = getattr(budget, "warning", None)
+        self.spend_label.setText(text + (" — over budget" if warning else ""))
         self.spend_label.setToolTip(warning or "")
         self.spend_label.setProperty("state", "over" if warning else "ok")
+        self.spend_label.style().unpolish(self.spend_label)
+        self.spend_label.style().polish(self.spend_label)
 
     def shut_down(self) -> None:
         self.cancel()

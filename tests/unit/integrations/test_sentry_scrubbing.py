@@ -63,3 +63,23 @@ def test_no_canary_in_any_event_or_breadcrumb() -> None:
 
 def test_off_without_dsn() -> None:
     assert init_sentry("", release="test") is False
+
+
+def test_an_answer_that_is_not_an_image_is_refused() -> None:
+    import pytest
+
+    from mbv_desktop.core.errors import Rejected
+    from mbv_desktop.integrations.ai.openai_compat import (
+        AiEndpoint,
+        OpenAICompatClient,
+        sniff_image,
+    )
+    from mbv_desktop.integrations.http import ProviderClient, ProviderPolicy
+
+    assert sniff_image(b"\x89PNG\r\n\x1a\n....") == "image/png"
+    assert sniff_image(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
+    assert sniff_image(b"<html>oops</html>") is None
+    client = OpenAICompatClient(AiEndpoint("openai", "http://127.0.0.1:9", "sk-x"),
+                                ProviderClient(ProviderPolicy("openai")))
+    with pytest.raises(Rejected, match="not an image"):
+        client._checked_image(b"MZ\x90\x00 an exe", None)
