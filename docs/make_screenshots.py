@@ -75,7 +75,8 @@ def main() -> None:
                 await asyncio.sleep(0.05)
             box.use_button.click()
             await asyncio.sleep(0.2)
-            box.generate_image()
+            box.make_image(prompt="a coffee cart on a harbour at sunrise",
+                           draft_id=panel.current_draft_id)
             while not box.image_button.isEnabled() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             await window.tasks.wait_idle()

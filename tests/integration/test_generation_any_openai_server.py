@@ -125,3 +125,29 @@ def test_missing_key_is_one_sentence_naming_the_setting(data_dir: Path) -> None:
         assert isinstance(caught.value, MbvError)
     finally:
         s.close()
+
+
+def test_network_down_is_one_sentence_and_nothing_is_lost(data_dir: Path) -> None:
+    import socket
+
+    from mbv_desktop.core.errors import ProviderUnavailable
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    services = open_services(data_dir, env={}, overrides={"local_ai.base_url": dead,
+                                                          "ai.provider": "local"})
+
+    async def go() -> Any:
+        draft = await services.drafting.create("my words stay here")
+        with pytest.raises(ProviderUnavailable) as caught:
+            await services.generation.generate_text(TaskKind.REWRITE_SHORTER, text=draft.body,
+                                                    draft_id=draft.id)
+        return caught.value, await services.drafting.get(draft.id)
+
+    try:
+        error, draft = run_closing(services, go())
+    finally:
+        services.close()
+    assert "Could not reach the local AI server" in str(error)
+    assert draft.body == "my words stay here"

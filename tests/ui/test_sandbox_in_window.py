@@ -65,11 +65,20 @@ def test_generate_copy_and_an_image_on_the_sandbox(sandbox_window: Any, loop: An
     loop.run_until_complete(eventually(lambda: panel.current_draft_id is not None
                                        and not panel.dirty))
     box.generate_image()
+    loop.run_until_complete(eventually(lambda: box._image_dialog.isVisible()))
+    dialog = box._image_dialog
+    assert dialog.values()["prompt"] == "sunrise coffee cart"  # prefilled from the topic
+    dialog.quality_box.setCurrentText("hd")
+    dialog.accept()
     loop.run_until_complete(eventually(lambda: box.image_button.isEnabled()
                                        and "Image" in box.status_label.text(), timeout=15))
     assert "attached to this draft" in box.status_label.text()
-    assert "$0.04" in box.status_label.text()  # DALL-E 3, 1024x1024, standard
-    loop.run_until_complete(eventually(lambda: "$0.0" in box.spend_label.text()))
+    assert "$0.08" in box.status_label.text()  # DALL-E 3, 1024x1024, hd
+    loop.run_until_complete(eventually(
+        lambda: box.spend_label.text().startswith("This month: $0.1")))  # 0.08 + the copy
+    assets = loop.run_until_complete(window.services.worker.call(
+        lambda c: c.execute("SELECT prompt, source FROM assets").fetchall(), write=False))
+    assert [tuple(a) for a in assets] == [("sunrise coffee cart", "generated")]
 
 
 def test_sandbox_menu_cuts_the_next_stream(sandbox_window: Any, loop: Any) -> None:

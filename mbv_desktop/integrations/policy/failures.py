@@ -266,6 +266,9 @@ def _sdk_status(exc: BaseException) -> int | None:
     return None
 
 
+_NOT_SENT_NAMES = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
+
+
 def classify_exception(exc: BaseException) -> Failure | None:
     """The default classifier for :meth:`ProviderClient.run`: httpx errors, and SDK errors by
     shape (no SDK is imported).
@@ -297,6 +300,9 @@ def classify_exception(exc: BaseException) -> Failure | None:
     while cause is not None and seen < 5:
         if isinstance(cause, httpx.TransportError):
             return failure_from_transport(cause)
+        # The openai SDK bundles its own httpx fork ("httpx2"): same names, other classes.
+        if type(cause).__name__ in _NOT_SENT_NAMES or isinstance(cause, ConnectionRefusedError):
+            return Failure(sent=False, transient=True, kind=type(cause).__name__)
         cause = cause.__cause__ or cause.__context__
         seen += 1
     name = type(exc).__name__

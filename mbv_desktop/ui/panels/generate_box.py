@@ -30,6 +30,7 @@ from mbv_desktop.core.pricing import format_usd
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.generation import ImageOutcome, TextOutcome
 from mbv_desktop.services.similarity import SimilarReport
+from mbv_desktop.ui.dialogs.image_dialog import ImageDialog
 from mbv_desktop.ui.dialogs.template_dialog import TemplateDialog
 from mbv_desktop.ui.tasks import TaskRunner
 
@@ -322,13 +323,23 @@ class GenerateBox(QGroupBox):
     # --- images ----------------------------------------------------------------------------
 
     def generate_image(self) -> None:
+        """Asks what to draw (prefilled from the topic or the draft), then makes it."""
         draft_text, draft_id = self._draft_context()
         prompt = self.topic_edit.text().strip() or draft_text.strip()[:1000]
+        dialog = ImageDialog(prompt, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.make_image(draft_id=draft_id, **dialog.values()))
+        dialog.open()
+        self._image_dialog = dialog
+
+    def make_image(self, *, prompt: str, size: str = "1024x1024", quality: str = "standard",
+                   style: str = "vivid", draft_id: int | None = None) -> None:
         self.image_button.setEnabled(False)
         self.status_label.setText(f"Asking {self.provider.label} for an image…")
         self._image_draft_id = draft_id
         self._image_run = self._tasks.run(
-            self._generation.generate_image(prompt, provider=self.provider, draft_id=draft_id),
+            self._generation.generate_image(prompt, provider=self.provider, size=size,
+                                            quality=quality, style=style, draft_id=draft_id),
             label="Making an image", on_success=self._image_done, on_error=self._image_failed)
 
     def _image_done(self, outcome: ImageOutcome) -> None:
