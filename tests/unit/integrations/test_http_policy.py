@@ -712,7 +712,7 @@ def test_provider_errors_survive_pickling() -> None:
     ({"error": "invalid_grant"}, ("invalid_grant", "invalid_grant")),
     ([1, 2], (None, None)),
     ({"error": {"message": "x" * 500}}, ("x" * 199 + "…", None)),
-    ({"error": {"message": "token ghp_abcdefghijklmnopqrstuvwxyz0123456789 leaked"}},
+    ({"error": {"message": "token gh" "p_abcdefghijklmnopqrstuvwxyz0123456789 leaked"}},
      ("token [REDACTED] leaked", None)),
 ])
 def test_extract_error_details(body: object, expected: tuple[str | None, str | None]) -> None:
