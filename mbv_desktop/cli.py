@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from mbv_desktop import __version__
 from mbv_desktop.config.logging_setup import configure_logging
@@ -31,6 +31,7 @@ from mbv_desktop.services.settings_view import effective_settings, store_secret_
 if TYPE_CHECKING:
     from mbv_desktop.integrations.ai.openai_compat import ChatDelta
 
+T = TypeVar("T")
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -53,39 +54,24 @@ def _print_json(obj: object, out: TextIO = sys.stdout) -> None:
     out.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
-def _platform_arg(value: str) -> Platform:
-    try:
-        return Platform.parse(value)
-    except InvalidInput as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def _arg(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from one of our parsers: its InvalidInput becomes a usage error."""
+
+    def convert(value: str) -> T:
+        try:
+            return parse(value)
+        except InvalidInput as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
-def _state_arg(value: str) -> DraftState:
-    try:
-        return DraftState.parse(value)
-    except InvalidInput as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _sort_arg(value: str) -> SortOrder:
-    try:
-        return SortOrder.parse(value)
-    except InvalidInput as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _task_arg(value: str) -> TaskKind:
-    try:
-        return TaskKind.parse(value)
-    except InvalidInput as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _provider_arg(value: str) -> Provider:
-    try:
-        return Provider.parse(value)
-    except InvalidInput as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+_platform_arg = _arg(Platform.parse)
+_state_arg = _arg(DraftState.parse)
+_sort_arg = _arg(SortOrder.parse)
+_task_arg = _arg(TaskKind.parse)
+_provider_arg = _arg(Provider.parse)
 
 
 def build_parser() -> argparse.ArgumentParser:

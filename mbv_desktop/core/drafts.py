@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mbv_desktop.core.choices import parse_choice
 from mbv_desktop.core.errors import InvalidInput
 from mbv_desktop.core.platforms import Platform
 
@@ -33,11 +34,7 @@ class DraftState(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: str) -> DraftState:
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            names = ", ".join(s.value for s in cls)
-            raise InvalidInput(f"'{value}' is not a draft state; use one of: {names}.") from None
+        return parse_choice(cls, value, "a draft state")
 
 
 class SortOrder(enum.StrEnum):
@@ -48,11 +45,7 @@ class SortOrder(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: str) -> SortOrder:
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            names = ", ".join(s.value for s in cls)
-            raise InvalidInput(f"'{value}' is not a sort order; use one of: {names}.") from None
+        return parse_choice(cls, value, "a sort order")
 
 
 @dataclass(frozen=True)

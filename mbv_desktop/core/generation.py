@@ -7,6 +7,7 @@ import enum
 import string
 from dataclasses import dataclass, field
 
+from mbv_desktop.core.choices import parse_choice
 from mbv_desktop.core.errors import InvalidInput
 from mbv_desktop.core.platforms import Platform
 
@@ -23,14 +24,10 @@ class Provider(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: str) -> Provider:
-        v = value.strip().lower().replace("-", "_")
         aliases = {"cloudflare": "workers_ai", "cf": "workers_ai", "workers": "workers_ai",
-                   "ollama": "local", "llamacpp": "local", "lmstudio": "local"}
-        try:
-            return cls(aliases.get(v, v))
-        except ValueError:
-            raise InvalidInput(f"'{value}' is not an AI provider; use openai, workers_ai or "
-                               "local.") from None
+                   "ollama": "local", "llamacpp": "local", "lm_studio": "local",
+                   "lmstudio": "local"}
+        return parse_choice(cls, value, "an AI provider", aliases)
 
 
 DEFAULT_MODELS: dict[Provider, dict[str, str]] = {
@@ -55,12 +52,7 @@ class TaskKind(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: str) -> TaskKind:
-        try:
-            return cls(value.strip().lower().replace("-", "_"))
-        except ValueError:
-            names = ", ".join(k.value for k in cls)
-            raise InvalidInput(f"'{value}' is not a generation task; use one of: {names}.") \
-                from None
+        return parse_choice(cls, value, "a generation task")
 
 
 @dataclass(frozen=True)

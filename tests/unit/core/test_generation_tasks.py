@@ -40,7 +40,7 @@ def test_provider_and_task_names_parse_with_aliases() -> None:
     assert Provider.parse("Cloudflare") is Provider.WORKERS_AI
     assert Provider.parse("ollama") is Provider.LOCAL
     assert TaskKind.parse("x-thread") is TaskKind.X_THREAD
-    with pytest.raises(InvalidInput, match="openai, workers_ai or local"):
+    with pytest.raises(InvalidInput, match="use one of: openai, workers_ai, local"):
         Provider.parse("bard")
 
 
