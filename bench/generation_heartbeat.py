@@ -97,7 +97,9 @@ def main() -> None:
                 return False
 
         arrivals: list[float] = []
+        loop.run_until_complete(asyncio.sleep(0.2))
         box = window.create_panel.generate_box
+        assert box is not None
         box.provider_box.setCurrentIndex(box.provider_box.findData(Provider.OPENAI))
         box.task_box.setCurrentIndex(box.task_box.findData(TaskKind.INSTAGRAM_CAPTION))
         box.topic_edit.setText("sunrise coffee cart launch")
@@ -111,6 +113,8 @@ def main() -> None:
         watch = PaintWatch()
 
         async def scenario() -> None:
+            while window.create_panel.generate_box is None:  # built after the first paint
+                await asyncio.sleep(0.01)
             # Warm up as the app does after its first paint (X rules, SDK import, first
             # connection), so the figures are about streaming, not one-time loading.
             from mbv_desktop.core import platforms

@@ -65,6 +65,7 @@ def main() -> None:
             await asyncio.sleep(0.3)
             panel.platform_boxes[Platform.INSTAGRAM].setChecked(True)
             box = panel.generate_box
+            assert box is not None
             box.provider_box.setCurrentIndex(box.provider_box.findData(Provider.OPENAI))
             box.task_box.setCurrentIndex(box.task_box.findData(TaskKind.INSTAGRAM_CAPTION))
             box.topic_edit.setText("our sunrise coffee cart opening on Friday")

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     import qasync
-    from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
+    from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from mbv_desktop import APP_NAME, __version__
@@ -95,17 +94,10 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         window.show_panel(options.panel)
     exit_code = 0
 
-    class FirstPaint(QObject):
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.Paint:
-                window.removeEventFilter(self)
-                QTimer.singleShot(0, after_first_paint)
-            return False
-
     def after_first_paint() -> None:
         nonlocal exit_code
         if os.environ.get("MBV_REPORT_FIRST_PAINT"):
-            print(f"first-paint {time.perf_counter():.6f}", file=sys.stderr, flush=True)
+            print(f"first-paint {window.first_paint_at:.6f}", file=sys.stderr, flush=True)
         # Off the path to the first window: the X counter's rules take ~300 ms to import.
         threading.Thread(target=platforms.preload, name="mbv-preload", daemon=True).start()
         window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
@@ -127,8 +119,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
             exit_code = 1
         window.close()
 
-    first_paint = FirstPaint(window)
-    window.installEventFilter(first_paint)
+    window.first_painted.connect(after_first_paint)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     window.show()

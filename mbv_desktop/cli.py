@@ -25,8 +25,6 @@ from mbv_desktop.core.generation import DEFAULT_TEMPLATES, Provider, TaskKind
 from mbv_desktop.core.platforms import Platform, check_all
 from mbv_desktop.core.pricing import format_usd
 from mbv_desktop.services.container import Services, open_services
-from mbv_desktop.services.doctor import run_doctor
-from mbv_desktop.services.settings_view import effective_settings, store_secret_setting
 
 if TYPE_CHECKING:
     from mbv_desktop.integrations.ai.openai_compat import ChatDelta
@@ -216,6 +214,8 @@ class Cli:
     # --- config ----------------------------------------------------------------------------
 
     async def config_show(self) -> int:
+        from mbv_desktop.services.settings_view import effective_settings
+
         s = self.services()
         rows = await effective_settings(s.settings, s.secrets)
         if self.args.json:
@@ -230,6 +230,8 @@ class Cli:
         return 0
 
     async def config_set(self) -> int:
+        from mbv_desktop.services.settings_view import store_secret_setting
+
         s = self.services()
         from mbv_desktop.config.settings import spec_for
 
@@ -246,6 +248,8 @@ class Cli:
     # --- doctor ----------------------------------------------------------------------------
 
     async def doctor(self) -> int:
+        from mbv_desktop.services.doctor import run_doctor
+
         overrides = self._start_sandbox() if self.args.sandbox else {}
         report = await run_doctor(self.data_dir, self.data_dir_source, self.env, overrides)
         if self.args.json:

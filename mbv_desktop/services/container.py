@@ -1,26 +1,32 @@
 """Builds the services one profile needs, from a data dir and its settings.
 
 The app's composition root and the command line both call ``open_services``; panels receive the
-resulting ``Services`` through their constructors, never through a global.
+resulting ``Services`` through their constructors, never through a global. Services that the
+first window does not need (AI generation and its clients) are built on first use, so their
+imports stay off the path to the first frame.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mbv_desktop.config.paths import backups_dir, database_path, ensure_data_dir
 from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
-from mbv_desktop.integrations.policy.metrics import MetricsRegistry
 from mbv_desktop.services.drafting import DraftingService
-from mbv_desktop.services.generation import GenerationService
-from mbv_desktop.services.sandbox_control import SandboxControl
-from mbv_desktop.services.similarity import SimilarityService
 from mbv_desktop.store.database import open_database
 from mbv_desktop.store.worker import StoreWorker
+
+if TYPE_CHECKING:
+    from mbv_desktop.integrations.policy.metrics import MetricsRegistry
+    from mbv_desktop.services.generation import GenerationService
+    from mbv_desktop.services.sandbox_control import SandboxControl
+    from mbv_desktop.services.similarity import SimilarityService
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +38,40 @@ class Services:
     secrets: SecretStore
     worker: StoreWorker
     drafting: DraftingService
-    generation: GenerationService
-    similarity: SimilarityService
-    metrics: MetricsRegistry
     sandbox: bool = False
-    sandbox_control: SandboxControl | None = None
+    sandbox_control_url: str | None = None
+
+    @functools.cached_property
+    def metrics(self) -> MetricsRegistry:
+        from mbv_desktop.integrations.policy.metrics import MetricsRegistry
+
+        return MetricsRegistry()
+
+    @functools.cached_property
+    def generation(self) -> GenerationService:
+        from mbv_desktop.services.generation import GenerationService
+
+        return GenerationService(self.worker, self.settings, self.secrets, self.data_dir,
+                                 self.metrics)
+
+    @functools.cached_property
+    def similarity(self) -> SimilarityService:
+        from mbv_desktop.services.similarity import SimilarityService
+
+        return SimilarityService(self.worker, self.generation)
+
+    @functools.cached_property
+    def sandbox_control(self) -> SandboxControl | None:
+        if not self.sandbox_control_url:
+            return None
+        from mbv_desktop.services.sandbox_control import SandboxControl
+
+        return SandboxControl(self.sandbox_control_url)
 
     async def aclose(self) -> None:
         """Closes network clients; call before ``close`` while the loop still runs."""
-        await self.generation.aclose()
+        if "generation" in self.__dict__:
+            await self.generation.aclose()
 
     def close(self) -> None:
         self.worker.close()
@@ -68,17 +99,12 @@ def open_services(
         allow_plaintext=bool(settings.get("secrets.allow_plaintext")),
         plaintext_path=data_dir / "secrets.json",
     )
-    metrics = MetricsRegistry()
-    generation = GenerationService(worker, settings, secrets, data_dir, metrics)
     return Services(
         data_dir=data_dir,
         settings=settings,
         secrets=secrets,
         worker=worker,
         drafting=DraftingService(worker),
-        generation=generation,
-        similarity=SimilarityService(worker, generation),
-        metrics=metrics,
         sandbox=sandbox,
-        sandbox_control=SandboxControl(sandbox_control_url) if sandbox_control_url else None,
+        sandbox_control_url=sandbox_control_url,
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -52,10 +53,13 @@ PANEL_NAMES = tuple(p.name for p in PANELS)
 
 class MainWindow(QMainWindow):
     closed = Signal()
+    first_painted = Signal()  # once, just after the first frame is on screen
 
     def __init__(self, services: Services, *, show_dialogs: bool = True,
                  remember_state: bool = True) -> None:
         super().__init__()
+        self._painted = False  # before anything else: Qt sends events while we build
+        self.first_paint_at: float | None = None
         self.services = services
         self.setWindowTitle("Must Be Viral" + ("  —  Sandbox" if services.sandbox else ""))
         self.setWindowIcon(icon("app"))
@@ -88,6 +92,20 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self._build_menus()
         self._restore_state()
+        self.first_painted.connect(self._build_deferred)
+
+    def event(self, event: QEvent) -> bool:
+        if not self._painted and event.type() == QEvent.Type.Paint:
+            self._painted = True
+            self.first_paint_at = time.perf_counter()
+            QTimer.singleShot(0, self.first_painted.emit)
+        return super().event(event)
+
+    def _build_deferred(self) -> None:
+        for panel in self.panels.values():
+            build = getattr(panel, "build_deferred", None)
+            if build is not None:
+                build()
 
     @property
     def create_panel(self) -> CreatePanel:

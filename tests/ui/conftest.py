@@ -21,7 +21,7 @@ def window(services: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     # Everything runs inside the asyncio loop: Qt events processed outside it (qtbot.wait*)
     # would step asyncio tasks with no running loop.
     w.show()
-    loop.run_until_complete(eventually(w.isVisible))
+    loop.run_until_complete(eventually(lambda w=w: w.create_panel.generate_box is not None))
     yield w
 
     loop.run_until_complete(close_window(w))

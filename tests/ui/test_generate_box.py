@@ -28,7 +28,7 @@ def local_window(data_dir: Path, loop: Any) -> Iterator[tuple[Any, TinyOpenAI]]:
         asyncio.set_event_loop(loop)
         window = MainWindow(services, show_dialogs=False)
         window.show()
-        loop.run_until_complete(eventually(window.isVisible))
+        loop.run_until_complete(eventually(lambda: window.create_panel.generate_box is not None))
         yield window, server
         loop.run_until_complete(close_window(window))
         window.deleteLater()

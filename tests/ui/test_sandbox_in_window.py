@@ -29,7 +29,7 @@ def sandbox_window(data_dir: Path, tmp_path: Path, loop: Any) -> Iterator[Any]:
     asyncio.set_event_loop(loop)
     window = MainWindow(services, show_dialogs=False)
     window.show()
-    loop.run_until_complete(eventually(window.isVisible))
+    loop.run_until_complete(eventually(lambda: window.create_panel.generate_box is not None))
     yield window
     loop.run_until_complete(close_window(window))
     window.deleteLater()

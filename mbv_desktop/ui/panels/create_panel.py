@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -43,10 +44,12 @@ from mbv_desktop.core.platforms import Platform, check_all
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.events import DraftChange, DraftsChanged
 from mbv_desktop.ui.models.draft_list_model import DraftIdRole, DraftListModel
-from mbv_desktop.ui.panels.generate_box import GenerateBox
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.draft_delegate import DraftDelegate
 from mbv_desktop.ui.widgets.platform_counters import PlatformCounters
+
+if TYPE_CHECKING:
+    from mbv_desktop.ui.panels.generate_box import GenerateBox
 
 log = logging.getLogger(__name__)
 
@@ -238,20 +241,31 @@ class CreatePanel(QWidget):
         layout.addWidget(self.tags_edit)
         layout.addLayout(platforms_row)
         layout.addWidget(self.counters)
-        self.generate_box = GenerateBox(
-            self._services, self._tasks,
-            lambda: (self.editor.toPlainText(), self._current_id), side)
-        self.generate_box.use_text.connect(self._use_generated)
+        # The Generate box is built after the first paint (see build_deferred): the window
+        # shows sooner, and its imports stay off the path to the first frame.
+        self.generate_box: GenerateBox | None = None
         split = QSplitter(Qt.Orientation.Vertical, side)
         split.addWidget(top)
-        split.addWidget(self.generate_box)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
         split.setChildrenCollapsible(False)
+        self._editor_split = split
         outer = QVBoxLayout(side)
         outer.setContentsMargins(6, 12, 12, 12)
         outer.addWidget(split)
         self._editor_side = side
+
+    def build_deferred(self) -> None:
+        """Builds what the first frame does not need; called once the window has painted."""
+        if self.generate_box is not None:
+            return
+        from mbv_desktop.ui.panels.generate_box import GenerateBox
+
+        self.generate_box = GenerateBox(
+            self._services, self._tasks,
+            lambda: (self.editor.toPlainText(), self._current_id), self._editor_side)
+        self.generate_box.use_text.connect(self._use_generated)
+        self._editor_split.addWidget(self.generate_box)
+        self._editor_split.setStretchFactor(0, 3)
+        self._editor_split.setStretchFactor(1, 2)
 
     # --- public actions (buttons, shortcuts, tests) ----------------------------------------
 
@@ -336,7 +350,8 @@ class CreatePanel(QWidget):
                       self._undo_timer, self._tags_timer):
             timer.stop()
         self._unsubscribe()
-        self.generate_box.shut_down()
+        if self.generate_box is not None:
+            self.generate_box.shut_down()
 
     def open_draft(self, draft_id: int) -> None:
         row = self.model.row_of(draft_id)

@@ -42,6 +42,16 @@ TONES = ("playful", "professional", "friendly", "bold", "calm")
 LANGUAGES = ("Spanish", "French", "German", "Portuguese", "Italian", "Japanese")
 
 
+class _ModelComboBox(QComboBox):
+    """A combo box that says when its list is about to open."""
+
+    opening = Signal()
+
+    def showPopup(self) -> None:
+        self.opening.emit()
+        super().showPopup()
+
+
 class GenerateBox(QGroupBox):
     """Emits ``use_text(text, replace)`` when the person takes a variant into the draft."""
 
@@ -72,7 +82,8 @@ class GenerateBox(QGroupBox):
         self.provider_box.setCurrentIndex(
             self.provider_box.findData(self._generation.default_provider()))
         self.provider_box.currentIndexChanged.connect(self._provider_changed)
-        self.model_box = QComboBox(self)
+        self.model_box = _ModelComboBox(self)
+        self.model_box.opening.connect(self._list_models)
         self.model_box.setEditable(True)
         self.model_box.setAccessibleName("Model")
         self.model_box.setMinimumContentsLength(14)
@@ -176,14 +187,27 @@ class GenerateBox(QGroupBox):
         self.language_box.setVisible(kind is TaskKind.REWRITE_LANGUAGE)
 
     def _provider_changed(self) -> None:
-        provider = self.provider
         self.model_box.clear()
-        default = self._generation.default_model(provider)
-        self.model_box.addItem(default)
+        self.model_box.addItem(self._generation.default_model(self.provider))
+        self._models_listed: set[Provider] = getattr(self, "_models_listed", set())
+
+    def _list_models(self) -> None:
+        """Asks the provider for its models when the list is first opened, not at start-up:
+        the first call loads the SDK (~0.4 s of imports), which must not compete with the
+        window's first paint."""
+        provider = self.provider
+        if provider in self._models_listed:
+            return
+        self._models_listed.add(provider)
         self._tasks.run(self._generation.list_models(provider), label="Listing models",
                         progress=False, latest_wins="list-models",
                         on_success=lambda models: self._fill_models(provider, models),
-                        on_error=lambda _e: True)  # offline or not set up: keep the default
+                        on_error=lambda _e: self._forget_models(provider))
+
+    def _forget_models(self, provider: Provider) -> bool:
+        """Offline or not set up: keep the default model, and ask again next time."""
+        self._models_listed.discard(provider)
+        return True
 
     def _fill_models(self, provider: Provider, models: list[str]) -> None:
         if provider is not self.provider:
