@@ -228,3 +228,8 @@ class NotConfigured(ProviderError):
     def _default_message(self) -> str:
         return (f"{_capitalised(self.display_name)} is not set up yet; add its settings or sign "
                 "in first.")
+
+
+class MediaRejected(InvalidInput):
+    """A media file cannot be used as it is (empty, too big, not an image or video, damaged, a
+    possible decompression bomb, ...). ``str()`` names the file and says why; nothing was kept."""
