@@ -21,12 +21,11 @@ from mbv_desktop.config.logging_setup import configure_logging
 from mbv_desktop.config.paths import ensure_data_dir, resolve_data_dir
 from mbv_desktop.core.drafts import Draft, DraftQuery, DraftState, SortOrder, parse_tag_list
 from mbv_desktop.core.errors import InvalidInput, MbvError
-from mbv_desktop.core.generation import DEFAULT_TEMPLATES, Provider, TaskKind
 from mbv_desktop.core.platforms import Platform, check_all
-from mbv_desktop.core.pricing import format_usd
 from mbv_desktop.services.container import Services, open_services
 
 if TYPE_CHECKING:
+    from mbv_desktop.core.generation import Provider, TaskKind
     from mbv_desktop.integrations.ai.openai_compat import ChatDelta
 
 T = TypeVar("T")
@@ -68,8 +67,20 @@ def _arg(parse: Callable[[str], T]) -> Callable[[str], T]:
 _platform_arg = _arg(Platform.parse)
 _state_arg = _arg(DraftState.parse)
 _sort_arg = _arg(SortOrder.parse)
-_task_arg = _arg(TaskKind.parse)
-_provider_arg = _arg(Provider.parse)
+def _parse_task(value: str) -> TaskKind:
+    from mbv_desktop.core.generation import TaskKind  # AI modules load only when used
+
+    return TaskKind.parse(value)
+
+
+def _parse_provider(value: str) -> Provider:
+    from mbv_desktop.core.generation import Provider
+
+    return Provider.parse(value)
+
+
+_task_arg = _arg(_parse_task)
+_provider_arg = _arg(_parse_provider)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,6 +276,9 @@ class Cli:
     # --- generate --------------------------------------------------------------------------
 
     async def generate_text(self) -> int:
+        from mbv_desktop.core.generation import DEFAULT_TEMPLATES
+        from mbv_desktop.core.pricing import format_usd
+
         a = self.args
         services = self.services()
         text = a.text
@@ -319,6 +333,8 @@ class Cli:
         return 0
 
     async def generate_image(self) -> int:
+        from mbv_desktop.core.pricing import format_usd
+
         a = self.args
         outcome = await self.services().generation.generate_image(
             a.prompt, provider=a.provider, model=a.model, size=a.size, quality=a.quality,

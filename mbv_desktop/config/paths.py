@@ -21,8 +21,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-import platformdirs
-
 from mbv_desktop import APP_NAME
 from mbv_desktop.core.errors import DataDirError, InvalidInput
 
@@ -47,6 +45,8 @@ _PRIVATE_FILE = 0o600
 
 def default_data_dir() -> Path:
     """The platform's per-user data directory for the app (not created)."""
+    import platformdirs  # only when no --data-dir or MBV_DATA_DIR says where
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 

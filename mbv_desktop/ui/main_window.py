@@ -53,7 +53,8 @@ PANEL_NAMES = tuple(p.name for p in PANELS)
 
 class MainWindow(QMainWindow):
     closed = Signal()
-    first_painted = Signal()  # once, just after the first frame is on screen
+    first_frame = Signal(float)  # once, as the first frame is painted (perf_counter time)
+    first_painted = Signal()  # once, right after the first frame: time to build the rest
 
     def __init__(self, services: Services, *, show_dialogs: bool = True,
                  remember_state: bool = True) -> None:
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         if not self._painted and event.type() == QEvent.Type.Paint:
             self._painted = True
             self.first_paint_at = time.perf_counter()
+            self.first_frame.emit(self.first_paint_at)
             QTimer.singleShot(0, self.first_painted.emit)
         return super().event(event)
 
