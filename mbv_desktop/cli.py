@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
     gtext.add_argument("--variants", type=int, default=1, help="how many versions (1-5)")
 
+    media = sub.add_parser("media", help="the media library")
+    m_sub = media.add_subparsers(dest="media_command", metavar="ACTION", required=True)
+    madd = m_sub.add_parser("add", help="check files and keep them in the library")
+    madd.add_argument("files", nargs="+", type=Path)
+    madd.add_argument("--strip-gps", action="store_true",
+                      help="remove location data from photos (they are re-encoded)")
+    madd.add_argument("--json", action="store_true")
+
     sub.add_parser("sandbox", help="run the provider emulators alone and print their URLs")
 
     drafts = sub.add_parser("drafts", help="work with drafts")
@@ -352,6 +360,33 @@ class Cli:
             print(f"Saved {outcome.path} ({outcome.asset.width}x{outcome.asset.height}), {price}.")
         return 0
 
+    # --- media -----------------------------------------------------------------------------
+
+    async def media_add(self) -> int:
+        results = await self.services().library.add_files(self.args.files,
+                                                          strip_gps=self.args.strip_gps)
+        if self.args.json:
+            _print_json([{
+                "file": str(r.source), "ok": r.error is None, "error": r.error,
+                "asset_id": r.asset.id if r.asset else None,
+                "sha256": r.asset.sha256 if r.asset else None,
+                "mime": r.asset.mime if r.asset else None,
+                "width": r.asset.width if r.asset else None,
+                "height": r.asset.height if r.asset else None,
+                "duration_s": r.duration_s, "path": str(r.path) if r.path else None,
+                "already_there": r.already_there,
+            } for r in results])
+        else:
+            for r in results:
+                if r.asset is not None:
+                    note = " (already in the library)" if r.already_there else ""
+                    size = f"{r.asset.width}x{r.asset.height}" if r.asset.width else ""
+                    print(f"added {r.source}: {r.asset.mime} {size}{note}")
+        for r in results:
+            if r.error:
+                print(f"skipped {r.source}: {r.error}", file=sys.stderr)
+        return EXIT_FAILURE if any(r.error for r in results) else 0
+
     # --- drafts ----------------------------------------------------------------------------
 
     async def drafts_add(self) -> int:
@@ -499,6 +534,8 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
         return cli.config_show if a.config_command == "show" else cli.config_set
     if a.command == "doctor":
         return cli.doctor
+    if a.command == "media":
+        return cli.media_add
     if a.command == "generate":
         return cli.generate_text if a.generate_command == "text" else cli.generate_image
     if a.command == "drafts":

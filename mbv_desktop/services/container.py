@@ -25,6 +25,7 @@ from mbv_desktop.store.worker import StoreWorker
 if TYPE_CHECKING:
     from mbv_desktop.integrations.policy.metrics import MetricsRegistry
     from mbv_desktop.services.generation import GenerationService
+    from mbv_desktop.services.library import LibraryService
     from mbv_desktop.services.sandbox_control import SandboxControl
     from mbv_desktop.services.similarity import SimilarityService
 
@@ -59,6 +60,12 @@ class Services:
         from mbv_desktop.services.similarity import SimilarityService
 
         return SimilarityService(self.worker, self.generation)
+
+    @functools.cached_property
+    def library(self) -> LibraryService:
+        from mbv_desktop.services.library import LibraryService
+
+        return LibraryService(self.worker, self.data_dir)
 
     @functools.cached_property
     def sandbox_control(self) -> SandboxControl | None:

@@ -297,3 +297,25 @@ def test_budget_warning_when_the_month_is_over_budget(data_dir: Path) -> None:
         services.close()
     assert budget.month.runs == 1 and budget.month.cost_usd > 0.001
     assert budget.over and "reached the budget of $0.00" in (budget.warning or "")
+
+
+def test_media_add_checks_files_and_keeps_each_once(data_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "holiday photo.png"
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(photo)
+    copy = tmp_path / "copy-named.jpg"  # a PNG under another name: the bytes decide
+    copy.write_bytes(photo.read_bytes())
+    fake = tmp_path / "cute-cat.png"
+    fake.write_bytes(b"MZ\x90\x00" + b"\x00" * 200)
+    r = mbv("media", "add", str(photo), str(copy), str(fake), "--json", data_dir=data_dir)
+    assert r.returncode == 1  # one file was skipped
+    rows = json.loads(r.stdout)
+    assert [row["ok"] for row in rows] == [True, True, False]
+    assert rows[0]["mime"] == "image/png" and (rows[0]["width"], rows[0]["height"]) == (64, 48)
+    assert rows[0]["asset_id"] == rows[1]["asset_id"] and rows[1]["already_there"]
+    kept = Path(rows[0]["path"])
+    assert kept.read_bytes() == photo.read_bytes()
+    assert kept.name == f"{rows[0]['sha256']}.png" and kept.is_relative_to(data_dir)
+    assert "Windows program" in rows[2]["error"] and "cute-cat.png" in r.stderr
+    assert not list((data_dir / "media" / ".incoming").iterdir())  # nothing half-kept

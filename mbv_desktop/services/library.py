@@ -1,0 +1,98 @@
+"""Adding media to the library: every file is checked first (services.media_check), then kept
+once, by content, under ``<data dir>/media/<sha[:2]>/<sha256>.<ext>`` and recorded in SQLite.
+
+The checks, copying and hashing are blocking work and run on a worker thread. (The Library
+panel, thumbnails and uploads build on this; see issue 4.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mbv_desktop.core.errors import MbvError
+from mbv_desktop.store.assets import AssetRecord, AssetRepository
+from mbv_desktop.store.worker import StoreWorker
+
+MEDIA_DIR = "media"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    source: Path
+    asset: AssetRecord | None = None
+    path: Path | None = None  # where the kept copy lives
+    already_there: bool = False
+    duration_s: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Kept:
+    sha256: str
+    path: Path
+    size: int
+    already_there: bool
+
+
+class LibraryService:
+    def __init__(self, worker: StoreWorker, data_dir: Path) -> None:
+        self._worker = worker
+        self._media = data_dir / MEDIA_DIR
+
+    async def add_files(self, paths: Iterable[Path], *, strip_gps: bool = False
+                        ) -> list[AddResult]:
+        """Adds each file it can; a file it cannot use gets its reason and changes nothing."""
+        results = []
+        for path in paths:
+            try:
+                results.append(await self._add_one(Path(path), strip_gps))
+            except MbvError as e:
+                results.append(AddResult(Path(path), error=str(e)))
+        return results
+
+    async def _add_one(self, path: Path, strip_gps: bool) -> AddResult:
+        from mbv_desktop.services.media_check import inspect_file
+
+        if not path.is_file():
+            raise MbvError(f"There is no file {path}.")
+        checked = await asyncio.to_thread(inspect_file, path, strip_gps=strip_gps)
+        kept = await asyncio.to_thread(self._keep, checked, strip_gps)
+
+        def record(c: object) -> AssetRecord:
+            return AssetRepository(c).add(  # type: ignore[arg-type]
+                sha256=kept.sha256, kind=checked.kind.value, mime=checked.mime,
+                ext=checked.ext, size=kept.size, width=checked.width, height=checked.height,
+                source="imported", at=datetime.now(UTC), original_name=checked.original_name)
+
+        asset = await self._worker.call(record)
+        return AddResult(path, asset, kept.path, kept.already_there, checked.duration_s)
+
+    def _keep(self, checked: object, strip_gps: bool) -> _Kept:
+        from mbv_desktop.services.media_check import normalized_copy
+
+        incoming = self._media / ".incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        tmp = incoming / uuid.uuid4().hex
+        try:
+            normalized_copy(checked, tmp, strip_gps=strip_gps)  # type: ignore[arg-type]
+            digest = hashlib.sha256()
+            with tmp.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            sha = digest.hexdigest()
+            ext = getattr(checked, "ext")  # noqa: B009
+            final = self._media / sha[:2] / f"{sha}.{ext}"
+            size = tmp.stat().st_size
+            if final.exists():
+                return _Kept(sha, final, size, True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(final)
+            return _Kept(sha, final, size, False)
+        finally:
+            tmp.unlink(missing_ok=True)
