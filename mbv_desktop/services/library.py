@@ -20,6 +20,15 @@ from mbv_desktop.store.assets import AssetRecord, AssetRepository
 from mbv_desktop.store.worker import StoreWorker
 
 MEDIA_DIR = "media"
+THUMBS_DIR = "thumbnails"
+THUMB_SIZE = 256
+
+
+@dataclass(frozen=True)
+class LibraryItem:
+    asset: AssetRecord
+    name: str
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,23 @@ class AddResult:
     already_there: bool = False
     duration_s: float | None = None
     error: str | None = None
+
+
+def _make_thumbnail(source: Path, target: Path) -> Path | None:
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(source) as img:
+            img.draft("RGB", (THUMB_SIZE, THUMB_SIZE))  # JPEG: decode at a fraction of the size
+            thumb = ImageOps.exif_transpose(img)
+            thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".part")
+            thumb.convert("RGBA").save(tmp, "PNG")
+            tmp.replace(target)
+    except OSError:
+        return None
+    return target
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,25 @@ class LibraryService:
     def __init__(self, worker: StoreWorker, data_dir: Path) -> None:
         self._worker = worker
         self._media = data_dir / MEDIA_DIR
+        self._thumbs = data_dir / THUMBS_DIR
+
+    def path_of(self, asset: AssetRecord) -> Path:
+        return self._media / asset.sha256[:2] / f"{asset.sha256}.{asset.ext}"
+
+    async def items(self, text: str = "") -> list[LibraryItem]:
+        rows = await self._worker.call(lambda c: AssetRepository(c).recent(text=text),
+                                       write=False)
+        return [LibraryItem(a, name or a.prompt or a.sha256[:12], self.path_of(a))
+                for a, name in rows]
+
+    async def thumbnail(self, asset: AssetRecord) -> Path | None:
+        """A small PNG of an image (made once, off the event loop); None for videos for now."""
+        if asset.kind != "image":
+            return None
+        target = self._thumbs / asset.sha256[:2] / f"{asset.sha256}.png"
+        if target.exists():
+            return target
+        return await asyncio.to_thread(_make_thumbnail, self.path_of(asset), target)
 
     async def add_files(self, paths: Iterable[Path], *, strip_gps: bool = False
                         ) -> list[AddResult]:

@@ -53,6 +53,15 @@ class AssetRepository:
             " (?, ?, (SELECT coalesce(max(position), -1) + 1 FROM draft_assets"
             " WHERE draft_id = ?))", (draft_id, asset_id, draft_id))
 
+    def recent(self, limit: int = 10_000, text: str = "") -> list[tuple[AssetRecord, str]]:
+        """Newest first, with each asset's original name; ``text`` filters by name or type."""
+        like = f"%{text.strip()}%"
+        return [(AssetRecord(*r[:10]), r[10]) for r in self._conn.execute(
+            "SELECT id, sha256, kind, mime, ext, bytes, width, height, source, prompt,"
+            " original_name FROM assets WHERE ? = '%%' OR original_name LIKE ? OR mime LIKE ?"
+            " OR coalesce(prompt, '') LIKE ? ORDER BY id DESC LIMIT ?",
+            (like, like, like, like, limit))]
+
     def for_draft(self, draft_id: int) -> list[AssetRecord]:
         return [AssetRecord(*r) for r in self._conn.execute(
             "SELECT a.id, a.sha256, a.kind, a.mime, a.ext, a.bytes, a.width, a.height, a.source,"

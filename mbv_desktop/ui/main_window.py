@@ -29,6 +29,7 @@ from mbv_desktop import __version__
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, SandboxControl
 from mbv_desktop.ui.panels.create_panel import CreatePanel
+from mbv_desktop.ui.panels.library_panel import LibraryPanel
 from mbv_desktop.ui.resources import icon
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.nav_rail import NavigationRail
@@ -47,6 +48,7 @@ class PanelSpec:
 
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("create", "Create", "create", CreatePanel),
+    PanelSpec("library", "Library", "library", LibraryPanel),
 )
 PANEL_NAMES = tuple(p.name for p in PANELS)
 

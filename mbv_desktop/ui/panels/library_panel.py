@@ -1,0 +1,186 @@
+"""The Library panel: every photo and video kept in the library, as a grid of thumbnails.
+
+Drop files or folders anywhere on the panel (or use "Add files…"); each is checked before it is
+kept, and the reasons for any file that is refused are listed. Thumbnails are made off the GUI
+thread, the first time they are needed, and the grid is filled when the panel is first shown.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QPixmap, QShowEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mbv_desktop.services.container import Services
+from mbv_desktop.ui.tasks import TaskRunner
+
+log = logging.getLogger(__name__)
+
+_Index = QModelIndex | QPersistentModelIndex
+MAX_FOLDER_FILES = 2000
+
+
+class AssetGridModel(QAbstractListModel):
+    """Library items; thumbnails arrive later through ``set_thumbnail``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.items: list[Any] = []
+        self._icons: dict[int, QIcon] = {}
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.items)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return item.name
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._icons.get(item.asset.id)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            a = item.asset
+            size = f"{a.width}×{a.height}, " if a.width else ""
+            return f"{item.name}\n{a.mime}, {size}{a.bytes / 1e6:.1f} MB"
+        return None
+
+    def reset_items(self, items: list[Any]) -> None:
+        self.beginResetModel()
+        self.items = items
+        self.endResetModel()
+
+    def set_thumbnail(self, asset_id: int, path: Path) -> None:
+        pixmap = QPixmap(str(path))
+        if pixmap.isNull():
+            return
+        self._icons[asset_id] = QIcon(pixmap)
+        for row, item in enumerate(self.items):
+            if item.asset.id == asset_id:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+class LibraryPanel(QWidget):
+    def __init__(self, services: Services, tasks: TaskRunner, parent: QWidget | None = None
+                 ) -> None:
+        super().__init__(parent)
+        self.setObjectName("libraryPanel")
+        self.setAcceptDrops(True)
+        self._services = services
+        self._tasks = tasks
+        self._loaded = False
+
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search by name, type or prompt")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(lambda _t: self.refresh())
+        self.add_button = QPushButton("Add files…", self)
+        self.add_button.clicked.connect(self._pick_files)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.add_button)
+
+        self.model = AssetGridModel(self)
+        self.grid = QListView(self)
+        self.grid.setAccessibleName("Media")
+        self.grid.setModel(self.model)
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setIconSize(QSize(160, 160))
+        self.grid.setGridSize(QSize(184, 204))
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setWordWrap(True)
+        self.grid.setSpacing(8)
+        self.status = QLabel("Drop photos and videos here.", self)
+        self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.addLayout(top)
+        layout.addWidget(self.grid, 1)
+        layout.addWidget(self.status)
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._loaded:  # nothing is read until the panel is first looked at
+            self._loaded = True
+            self.refresh()
+
+    def refresh(self) -> None:
+        self._tasks.run(self._services.library.items(self.search.text()),
+                        label="Loading the library", latest_wins="library-items",
+                        progress=False, on_success=self._show_items)
+
+    def _show_items(self, items: list[Any]) -> None:
+        self.model.reset_items(items)
+        for item in items[:500]:  # the first screens' worth; the rest when scrolled to (later)
+            self._tasks.run(self._services.library.thumbnail(item.asset),
+                            label="Making thumbnails", progress=False,
+                            on_success=functools.partial(self._thumbnail_ready, item.asset.id))
+
+    def _thumbnail_ready(self, asset_id: int, path: Path | None) -> None:
+        if path is not None:
+            self.model.set_thumbnail(asset_id, path)
+
+    # --- adding ----------------------------------------------------------------------------
+
+    def _pick_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add to the library", "",
+            "Photos and videos (*.jpg *.jpeg *.png *.webp *.gif *.heic *.mp4 *.mov *.webm);;"
+            "All files (*)")
+        if files:
+            self.add_paths([Path(f) for f in files])
+
+    def add_paths(self, paths: list[Path]) -> None:
+        """Files, and the files inside folders (not their subfolders' hidden files)."""
+        files: list[Path] = []
+        for path in paths:
+            if path.is_dir():
+                files.extend(p for p in sorted(path.rglob("*"))
+                             if p.is_file() and not p.name.startswith("."))
+            else:
+                files.append(path)
+        files = files[:MAX_FOLDER_FILES]
+        self.status.setText(f"Checking {len(files)} file{'s' if len(files) != 1 else ''}…")
+        self._tasks.run(self._services.library.add_files(files), label="Adding to the library",
+                        on_success=self._added)
+
+    def _added(self, results: list[Any]) -> None:
+        kept = [r for r in results if r.error is None]
+        refused = [r for r in results if r.error is not None]
+        text = f"Added {len(kept)} file{'s' if len(kept) != 1 else ''}."
+        if refused:
+            text += " Skipped: " + " ".join(r.error for r in refused[:5])
+            if len(refused) > 5:
+                text += f" … and {len(refused) - 5} more."
+        self.status.setText(text)
+        self.refresh()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
