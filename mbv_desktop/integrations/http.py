@@ -273,22 +273,8 @@ class ProviderClient:
         added to the provider's metrics when the call succeeds.
         """
         safe = self.is_safe(method, idempotent, idempotency_key)
-        if idempotency_key is not None:
-            httpx_kwargs["headers"] = self._with_key(httpx_kwargs.get("headers"), idempotency_key)
-        http = self.http
-        built: list[httpx.Request] = []
-
-        async def send() -> httpx.Response:
-            if not built:
-                built.append(http.build_request(method, url, **httpx_kwargs))
-            return await http.send(built[0])
-
-        async def check(response: httpx.Response) -> Failure | None:
-            status = response.status_code
-            if status < 400 or status in allow_statuses:
-                return None
-            return failure_from_response(response)
-
+        send, check = self._sender(method, url, idempotency_key, allow_statuses, httpx_kwargs,
+                                   stream=False)
         return await self._execute(send, check, classify_exception, safe=safe,
                                    what=lambda: _target(method, url), cost=cost,
                                    rate_limited=rate_limited)
@@ -307,26 +293,8 @@ class ProviderClient:
         exit. Latency in the metrics is the time to the response headers.
         """
         safe = self.is_safe(method, idempotent, idempotency_key)
-        if idempotency_key is not None:
-            httpx_kwargs["headers"] = self._with_key(httpx_kwargs.get("headers"), idempotency_key)
-        http = self.http
-        built: list[httpx.Request] = []
-
-        async def send() -> httpx.Response:
-            if not built:
-                built.append(http.build_request(method, url, **httpx_kwargs))
-            return await http.send(built[0], stream=True)
-
-        async def check(response: httpx.Response) -> Failure | None:
-            status = response.status_code
-            if status < 400 or status in allow_statuses:
-                return None
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            return failure_from_response(response)
-
+        send, check = self._sender(method, url, idempotency_key, allow_statuses, httpx_kwargs,
+                                   stream=True)
         response = await self._execute(send, check, classify_exception, safe=safe,
                                        what=lambda: _target(method, url), cost=cost,
                                        rate_limited=rate_limited)
@@ -345,6 +313,36 @@ class ProviderClient:
             raise error from exc
         finally:
             await response.aclose()
+
+    def _sender(
+        self, method: str, url: httpx.URL | str, idempotency_key: str | None,
+        allow_statuses: Collection[int], httpx_kwargs: dict[str, Any], *, stream: bool,
+    ) -> tuple[Callable[[], Awaitable[httpx.Response]],
+               Callable[[httpx.Response], Awaitable[Failure | None]]]:
+        """The attempt and its verdict for :meth:`request` and :meth:`stream`: the request is
+        built once and re-sent as is; a failed streamed answer is read and closed first."""
+        if idempotency_key is not None:
+            httpx_kwargs["headers"] = self._with_key(httpx_kwargs.get("headers"), idempotency_key)
+        http = self.http
+        built: list[httpx.Request] = []
+
+        async def send() -> httpx.Response:
+            if not built:
+                built.append(http.build_request(method, url, **httpx_kwargs))
+            return await http.send(built[0], stream=stream)
+
+        async def check(response: httpx.Response) -> Failure | None:
+            status = response.status_code
+            if status < 400 or status in allow_statuses:
+                return None
+            if stream:
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            return failure_from_response(response)
+
+        return send, check
 
     async def run(self, fn: Callable[[], Awaitable[T]], *, idempotent: bool, operation: str = "",
                   cost: float = 0.0, classifier: Classifier | None = None,
