@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -653,3 +653,30 @@ def _or_list(words: Sequence[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def post_type_for(platform: Platform, items: Sequence[MediaInfo]) -> PostType:
+    """The kind of post a draft becomes on ``platform`` with these attachments: X is always a
+    post; Instagram a feed post, a carousel (several items) or a reel (one video); TikTok a
+    video, or a photo post when there is no video."""
+    videos = sum(1 for i in items if i.kind is MediaKind.VIDEO)
+    if platform is Platform.X:
+        return PostType.X_POST
+    if platform is Platform.INSTAGRAM:
+        if len(items) > 1:
+            return PostType.INSTAGRAM_CAROUSEL
+        return PostType.INSTAGRAM_REEL if videos else PostType.INSTAGRAM_FEED
+    return PostType.TIKTOK_VIDEO if videos else PostType.TIKTOK_PHOTO
+
+
+def check_attachments(platforms: Iterable[Platform], items: Sequence[MediaInfo]) -> list[str]:
+    """Problems with a draft's attachments on each platform it targets, labelled by platform;
+    nothing to say when there are no attachments."""
+    if not items:
+        return []
+    problems: list[str] = []
+    for platform in platforms:
+        post_type = post_type_for(platform, items)
+        problems.extend(f"{post_type.label}: {p}" if not p.startswith(platform.label) else p
+                        for p in check_media(post_type, items))
+    return problems

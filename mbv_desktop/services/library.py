@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +78,26 @@ class LibraryService:
 
     async def items(self, text: str = "") -> list[LibraryItem]:
         rows = await self._worker.call(lambda c: AssetRepository(c).recent(text=text),
+                                       write=False)
+        return [LibraryItem(a, name or a.prompt or a.sha256[:12], self.path_of(a))
+                for a, name in rows]
+
+    async def attach(self, draft_id: int, asset_ids: Iterable[int]) -> None:
+        ids = list(asset_ids)
+
+        def run(c: sqlite3.Connection) -> None:
+            repo = AssetRepository(c)
+            for asset_id in ids:
+                repo.attach(draft_id, asset_id)
+
+        await self._worker.call(run)
+
+    async def detach(self, draft_id: int, asset_id: int) -> None:
+        await self._worker.call(lambda c: c.execute(
+            "DELETE FROM draft_assets WHERE draft_id = ? AND asset_id = ?", (draft_id, asset_id)))
+
+    async def attached(self, draft_id: int) -> list[LibraryItem]:
+        rows = await self._worker.call(lambda c: AssetRepository(c).for_draft(draft_id),
                                        write=False)
         return [LibraryItem(a, name or a.prompt or a.sha256[:12], self.path_of(a))
                 for a, name in rows]

@@ -62,8 +62,9 @@ class AssetRepository:
             " OR coalesce(prompt, '') LIKE ? ORDER BY id DESC LIMIT ?",
             (like, like, like, like, limit))]
 
-    def for_draft(self, draft_id: int) -> list[AssetRecord]:
-        return [AssetRecord(*r) for r in self._conn.execute(
+    def for_draft(self, draft_id: int) -> list[tuple[AssetRecord, str]]:
+        """The draft's media in order, with each one's original name."""
+        return [(AssetRecord(*r[:10]), r[10]) for r in self._conn.execute(
             "SELECT a.id, a.sha256, a.kind, a.mime, a.ext, a.bytes, a.width, a.height, a.source,"
-            " a.prompt FROM assets a JOIN draft_assets da ON da.asset_id = a.id"
+            " a.prompt, a.original_name FROM assets a JOIN draft_assets da ON da.asset_id = a.id"
             " WHERE da.draft_id = ? ORDER BY da.position", (draft_id,))]

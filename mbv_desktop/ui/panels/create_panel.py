@@ -9,13 +9,24 @@ can be undone.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -40,9 +51,11 @@ from mbv_desktop.core.drafts import (
     parse_tag_list,
 )
 from mbv_desktop.core.errors import InvalidInput, MbvError, NotFound
+from mbv_desktop.core.media_rules import MediaInfo, MediaKind, check_attachments
 from mbv_desktop.core.platforms import Platform, check_all
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.events import DraftChange, DraftsChanged
+from mbv_desktop.ui.models.asset_grid_model import AssetGridModel
 from mbv_desktop.ui.models.draft_list_model import DraftIdRole, DraftListModel
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.draft_delegate import DraftDelegate
@@ -84,6 +97,7 @@ class CreatePanel(QWidget):
                  ) -> None:
         super().__init__(parent)
         self.setObjectName("createPanel")
+        self.setAcceptDrops(True)
         self._services = services
         self._drafting = services.drafting
         self._tasks = tasks
@@ -216,6 +230,7 @@ class CreatePanel(QWidget):
         self.editor.setAccessibleName("Draft text")
         self.editor.setPlaceholderText("Write your post here. It is saved as you type.")
         self.editor.textChanged.connect(self._on_edited)
+        self.editor.viewport().installEventFilter(self)
         self.tags_edit = QLineEdit(side)
         self.tags_edit.setPlaceholderText("Tags, separated by commas or spaces")
         self.tags_edit.setAccessibleName("Tags")
@@ -233,11 +248,30 @@ class CreatePanel(QWidget):
         self.save_status.setObjectName("muted")
         platforms_row.addWidget(self.save_status)
         self.counters = PlatformCounters(side)
+        self.attachments_model = AssetGridModel(self)
+        self.attachments = QListView(side)
+        self.attachments.setAccessibleName("Attached media")
+        self.attachments.setToolTip("Media attached to this draft. Drop files on the editor "
+                                    "to add more; Delete removes the selected one.")
+        self.attachments.setModel(self.attachments_model)
+        self.attachments.setViewMode(QListView.ViewMode.IconMode)
+        self.attachments.setFlow(QListView.Flow.LeftToRight)
+        self.attachments.setWrapping(False)
+        self.attachments.setIconSize(QSize(64, 64))
+        self.attachments.setFixedHeight(96)
+        self.attachments.hide()
+        detach = QAction("Remove from draft", self.attachments)
+        detach.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        detach.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        detach.triggered.connect(self._detach_selected)
+        self.attachments.addAction(detach)
+        self._attached: list[Any] = []
 
         top = QWidget(side)
         layout = QVBoxLayout(top)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.editor, 1)
+        layout.addWidget(self.attachments)
         layout.addWidget(self.tags_edit)
         layout.addLayout(platforms_row)
         layout.addWidget(self.counters)
@@ -252,6 +286,92 @@ class CreatePanel(QWidget):
         outer.setContentsMargins(6, 12, 12, 12)
         outer.addWidget(split)
         self._editor_side = side
+
+    # --- attached media ---------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Files dropped on the editor are attached, not pasted in as their paths."""
+        if event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and isinstance(
+                event, QDragMoveEvent) and event.mimeData().hasUrls():
+            event.acceptProposedAction()
+            return True
+        if event.type() == QEvent.Type.Drop and isinstance(event, QDropEvent) \
+                and event.mimeData().hasUrls():
+            self.dropEvent(event)
+            return True
+        return super().eventFilter(watched, event)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.attach_files(paths)
+
+    def attach_files(self, paths: list[Path]) -> None:
+        """Files dropped on the editor: checked into the library and attached to this draft
+        (which is created first if there is none yet)."""
+        library = self._services.library
+
+        async def attach() -> list[Any]:
+            self.save_now()
+            async with self._save_lock:
+                if self._current_id is None:
+                    draft = await self._drafting.create(self.editor.toPlainText(),
+                                                        platforms=self._checked_platforms(),
+                                                        origin=self)
+                    self._current_id = draft.id
+                    self._saved_generation = self._generation
+                draft_id = self._current_id
+            results = await library.add_files(paths)
+            await library.attach(draft_id, [r.asset.id for r in results if r.asset])
+            return list(results)
+
+        self._tasks.run(attach(), label="Attaching media", on_success=self._attached_done)
+
+    def _attached_done(self, results: list[Any]) -> None:
+        refused = [r.error for r in results if r.error]
+        self.save_status.setText("Skipped: " + " ".join(refused[:3]) if refused else "Saved")
+        self._refresh_attachments()
+
+    def _refresh_attachments(self) -> None:
+        draft_id = self._current_id
+        if draft_id is None:
+            self._show_attachments([])
+            return
+        self._tasks.run(self._services.library.attached(draft_id), label="Loading media",
+                        progress=False, latest_wins="attachments",
+                        on_success=self._show_attachments)
+
+    def _show_attachments(self, items: list[Any]) -> None:
+        self._attached = items
+        self.attachments_model.reset_items(items)
+        self.attachments.setVisible(bool(items))
+        for item in items:
+            self._tasks.run(self._services.library.thumbnail(item.asset),
+                            label="Making thumbnails", progress=False,
+                            on_success=functools.partial(self._attachment_thumb, item.asset.id))
+        self._update_counters()
+
+    def _attachment_thumb(self, asset_id: int, path: Path | None) -> None:
+        if path is not None:
+            self.attachments_model.set_thumbnail(asset_id, path)
+
+    def _detach_selected(self) -> None:
+        index = self.attachments.currentIndex()
+        if not index.isValid() or self._current_id is None:
+            return
+        asset_id = self._attached[index.row()].asset.id
+        self._tasks.run(self._services.library.detach(self._current_id, asset_id),
+                        label="Removing media",
+                        on_success=lambda _r: self._refresh_attachments())
+
+    def _media_infos(self) -> list[MediaInfo]:
+        return [MediaInfo(mime=i.asset.mime, kind=MediaKind(i.asset.kind), bytes=i.asset.bytes,
+                          width=i.asset.width, height=i.asset.height) for i in self._attached]
 
     def build_deferred(self) -> None:
         """Builds what the first frame does not need; called once the window has painted."""
@@ -446,7 +566,8 @@ class CreatePanel(QWidget):
                             progress=False, latest_wins="x-rules",
                             on_success=lambda _r: self._update_counters())
             return
-        self.counters.show_checks(check_all(self.editor.toPlainText(), platforms))
+        self.counters.show_checks(check_all(self.editor.toPlainText(), platforms),
+                                  check_attachments(platforms, self._media_infos()))
 
     # --- list, search and selection --------------------------------------------------------
 
@@ -514,6 +635,7 @@ class CreatePanel(QWidget):
         self._generation = self._saved_generation = 0
         self.save_status.setText("Saved")
         self._update_counters()
+        self._refresh_attachments()
         self.draft_opened.emit(draft.id)
 
     def _show_empty_editor(self) -> None:
@@ -526,6 +648,9 @@ class CreatePanel(QWidget):
             self._loading = False
         self._generation = self._saved_generation = 0
         self.save_status.setText("")
+        self._attached = []
+        self.attachments_model.reset_items([])
+        self.attachments.hide()
         self._update_counters()
 
     def _after_created(self, draft: object) -> None:

@@ -24,9 +24,11 @@ class PlatformCounters(QWidget):
         layout.addWidget(self._problems)
         self._labels: list[QLabel] = []
         self._pending: list[QLabel] = []
+        self._extra: list[str] = []
         self.checks: list[PlatformCheck] = []
 
-    def show_checks(self, checks: list[PlatformCheck]) -> None:
+    def show_checks(self, checks: list[PlatformCheck], extra: list[str] | None = None) -> None:
+        """``extra``: further problems to list (e.g. the attached media's)."""
         for label in self._pending:
             label.deleteLater()
         self._pending.clear()
@@ -46,7 +48,8 @@ class PlatformCounters(QWidget):
             label.show()
         for label in self._labels[len(checks):]:
             label.hide()
-        problems = [p for c in checks for p in c.problems]
+        problems = [p for c in checks for p in c.problems] + list(extra or [])
+        self._extra = list(extra or [])
         self._problems.setText("\n".join(f"• {p}" for p in problems))
         self._problems.setVisible(bool(problems))
 
@@ -63,7 +66,7 @@ class PlatformCounters(QWidget):
         return [lbl.text() for lbl in self._labels if not lbl.isHidden()]
 
     def problem_texts(self) -> list[str]:
-        return [p for c in self.checks for p in c.problems]
+        return [p for c in self.checks for p in c.problems] + self._extra
 
 
 def _state(check: PlatformCheck) -> str:

@@ -240,3 +240,25 @@ def test_format_ratio_size_duration() -> None:
     assert format_duration(140) == "140 seconds"
     assert format_duration(600) == "10 minutes"
     assert format_duration(181) == "3 minutes 1 second"
+
+
+def test_post_type_follows_the_attachments_and_problems_name_the_platform() -> None:
+    from mbv_desktop.core.media_rules import (
+        MediaInfo,
+        MediaKind,
+        PostType,
+        check_attachments,
+        post_type_for,
+    )
+    from mbv_desktop.core.platforms import Platform
+
+    photo = MediaInfo("image/jpeg", MediaKind.IMAGE, 300_000, 1080, 1350)
+    video = MediaInfo("video/mp4", MediaKind.VIDEO, 5_000_000, 1080, 1920, 20.0)
+    assert post_type_for(Platform.INSTAGRAM, [photo]) is PostType.INSTAGRAM_FEED
+    assert post_type_for(Platform.INSTAGRAM, [photo, photo]) is PostType.INSTAGRAM_CAROUSEL
+    assert post_type_for(Platform.INSTAGRAM, [video]) is PostType.INSTAGRAM_REEL
+    assert post_type_for(Platform.TIKTOK, [photo]) is PostType.TIKTOK_PHOTO
+    assert check_attachments([Platform.X], []) == []
+    problems = check_attachments([Platform.X, Platform.INSTAGRAM], [photo] * 5)
+    assert any("X" in p and "at most 4" in p for p in problems)
+    assert not any("Instagram" in p for p in problems)
