@@ -51,7 +51,6 @@ from mbv_desktop.core.drafts import (
     parse_tag_list,
 )
 from mbv_desktop.core.errors import InvalidInput, MbvError, NotFound
-from mbv_desktop.core.media_rules import MediaInfo, MediaKind, check_attachments
 from mbv_desktop.core.platforms import Platform, check_all
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.events import DraftChange, DraftsChanged
@@ -369,9 +368,14 @@ class CreatePanel(QWidget):
                         label="Removing media",
                         on_success=lambda _r: self._refresh_attachments())
 
-    def _media_infos(self) -> list[MediaInfo]:
-        return [MediaInfo(mime=i.asset.mime, kind=MediaKind(i.asset.kind), bytes=i.asset.bytes,
-                          width=i.asset.width, height=i.asset.height) for i in self._attached]
+    def _media_problems(self, platforms: tuple[Platform, ...]) -> list[str]:
+        if not self._attached:  # the rules load only once a draft has media
+            return []
+        from mbv_desktop.core.media_rules import MediaInfo, MediaKind, check_attachments
+
+        return check_attachments(platforms, [
+            MediaInfo(mime=i.asset.mime, kind=MediaKind(i.asset.kind), bytes=i.asset.bytes,
+                      width=i.asset.width, height=i.asset.height) for i in self._attached])
 
     def build_deferred(self) -> None:
         """Builds what the first frame does not need; called once the window has painted."""
@@ -567,7 +571,7 @@ class CreatePanel(QWidget):
                             on_success=lambda _r: self._update_counters())
             return
         self.counters.show_checks(check_all(self.editor.toPlainText(), platforms),
-                                  check_attachments(platforms, self._media_infos()))
+                                  self._media_problems(platforms))
 
     # --- list, search and selection --------------------------------------------------------
 
