@@ -15,10 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mbv_desktop.core.errors import MbvError
 from mbv_desktop.store.assets import AssetRecord, AssetRepository
 from mbv_desktop.store.worker import StoreWorker
+
+if TYPE_CHECKING:
+    from mbv_desktop.core.media_rules import MediaInfo
 
 MEDIA_DIR = "media"
 THUMBS_DIR = "thumbnails"
@@ -30,6 +34,14 @@ class LibraryItem:
     asset: AssetRecord
     name: str
     path: Path
+
+    def media_info(self) -> MediaInfo:
+        """What the per-platform media rules need to know about it."""
+        from mbv_desktop.core.media_rules import MediaInfo, MediaKind
+
+        a = self.asset
+        return MediaInfo(mime=a.mime, kind=MediaKind(a.kind), bytes=a.bytes, width=a.width,
+                         height=a.height)
 
 
 @dataclass(frozen=True)

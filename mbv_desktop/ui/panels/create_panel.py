@@ -58,6 +58,7 @@ from mbv_desktop.ui.models.asset_grid_model import AssetGridModel
 from mbv_desktop.ui.models.draft_list_model import DraftIdRole, DraftListModel
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.draft_delegate import DraftDelegate
+from mbv_desktop.ui.widgets.file_drops import accept_file_drag, dropped_paths
 from mbv_desktop.ui.widgets.platform_counters import PlatformCounters
 
 if TYPE_CHECKING:
@@ -291,8 +292,7 @@ class CreatePanel(QWidget):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Files dropped on the editor are attached, not pasted in as their paths."""
         if event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and isinstance(
-                event, QDragMoveEvent) and event.mimeData().hasUrls():
-            event.acceptProposedAction()
+                event, QDragMoveEvent) and accept_file_drag(event):
             return True
         if event.type() == QEvent.Type.Drop and isinstance(event, QDropEvent) \
                 and event.mimeData().hasUrls():
@@ -301,13 +301,10 @@ class CreatePanel(QWidget):
         return super().eventFilter(watched, event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        accept_file_drag(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
+        if paths := dropped_paths(event):
             self.attach_files(paths)
 
     def attach_files(self, paths: list[Path]) -> None:
@@ -371,11 +368,9 @@ class CreatePanel(QWidget):
     def _media_problems(self, platforms: tuple[Platform, ...]) -> list[str]:
         if not self._attached:  # the rules load only once a draft has media
             return []
-        from mbv_desktop.core.media_rules import MediaInfo, MediaKind, check_attachments
+        from mbv_desktop.core.media_rules import check_attachments
 
-        return check_attachments(platforms, [
-            MediaInfo(mime=i.asset.mime, kind=MediaKind(i.asset.kind), bytes=i.asset.bytes,
-                      width=i.asset.width, height=i.asset.height) for i in self._attached])
+        return check_attachments(platforms, [i.media_info() for i in self._attached])
 
     def build_deferred(self) -> None:
         """Builds what the first frame does not need; called once the window has painted."""

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from mbv_desktop.services.container import Services
 from mbv_desktop.ui.models.asset_grid_model import AssetGridModel
 from mbv_desktop.ui.tasks import TaskRunner
+from mbv_desktop.ui.widgets.file_drops import accept_file_drag, dropped_paths
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +136,8 @@ class LibraryPanel(QWidget):
         self.refresh()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        accept_file_drag(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
+        if paths := dropped_paths(event):
             self.add_paths(paths)
