@@ -178,6 +178,19 @@ SETTINGS: tuple[SettingSpec, ...] = (
     _s("r2.bucket", "", "R2 bucket that holds media and sync data."),
     _s("r2.access_key_id", "", "R2 access key ID."),
     _secret("r2.secret_access_key", "R2 secret access key."),
+    SettingSpec(
+        "sync.account",
+        str,
+        "default",
+        "Folder in the bucket for this creator's files; profiles that share it share drafts.",
+    ),
+    SettingSpec(
+        "sync.interval_s",
+        int,
+        60,
+        "Seconds between background syncs of drafts and media while the app is open.",
+        minimum=5,
+    ),
     # --- payments ---
     _url(
         "stripe.api_base",

@@ -125,8 +125,41 @@ V3_EMBEDDINGS = """
     );
 """
 
+V4_SYNC = """
+    -- A video's length in seconds, read when it is added (NULL for images and when unknown).
+    ALTER TABLE assets ADD COLUMN duration_s REAL;
+
+    -- The upload outbox: one row per asset to back up to R2. 'multipart' holds the resumable
+    -- state of an unfinished multipart upload (upload id, part size, part ETags) so that a
+    -- restart goes on at the next missing part; it is cleared when the upload ends.
+    CREATE TABLE uploads (
+        asset_id INTEGER PRIMARY KEY REFERENCES assets(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'paused', 'done', 'failed', 'cancelled')),
+        bytes_total INTEGER NOT NULL,
+        bytes_done INTEGER NOT NULL DEFAULT 0,
+        multipart TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX uploads_state ON uploads (state);
+
+    -- Draft sync: each draft as it was when this profile and the bucket last agreed (the base of
+    -- a three-way merge), with the ETag the bucket had for it then.
+    CREATE TABLE sync_drafts (
+        uid TEXT PRIMARY KEY,
+        etag TEXT NOT NULL,
+        base TEXT NOT NULL CHECK (json_valid(base)),
+        synced_at TEXT NOT NULL
+    );
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
     V2_GENERATION,
     V3_EMBEDDINGS,
+    V4_SYNC,
 ]
