@@ -100,6 +100,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         threading.Thread(target=platforms.preload, name="mbv-preload", daemon=True).start()
         window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
                          progress=False)
+        services.sync.start()  # uploads and draft sync, in the background from now on
         if options.screenshot is not None:
             window.tasks.run(take_screenshot(options.screenshot), label="Taking a screenshot",
                              progress=False)

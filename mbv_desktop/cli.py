@@ -27,6 +27,7 @@ from mbv_desktop.services.container import Services, open_services
 if TYPE_CHECKING:
     from mbv_desktop.core.generation import Provider, TaskKind
     from mbv_desktop.integrations.ai.openai_compat import ChatDelta
+    from mbv_desktop.services.sync import SyncReport
 
 T = TypeVar("T")
 EXIT_FAILURE = 1
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("sandbox", help="run the provider emulators alone and print their URLs")
 
+    sync = sub.add_parser("sync", help="back up media and drafts to R2 and bring in what other "
+                          "machines added (until Ctrl+C, or once with --once)")
+    sync.add_argument("--once", action="store_true", help="one pass, then exit")
+    sync.add_argument("--json", action="store_true")
+
     drafts = sub.add_parser("drafts", help="work with drafts")
     d_sub = drafts.add_subparsers(dest="drafts_command", metavar="ACTION", required=True)
 
@@ -195,6 +201,7 @@ class Cli:
         self.data_dir, self.data_dir_source = resolve_data_dir(args.data_dir, env)
         self._services: Services | None = None
         self._sandbox: Any = None
+        self._sandbox_s3: Any = None
 
     def services(self) -> Services:
         if self._services is None:
@@ -219,16 +226,23 @@ class Cli:
 
     def _start_sandbox(self) -> dict[str, object]:
         from mbv_desktop.sandbox.host import SandboxHost
+        from mbv_desktop.sandbox.s3 import SandboxS3, free_loopback_port
 
         self._sandbox = SandboxHost(self.data_dir / "sandbox")
         self._sandbox.start()
-        return sandbox_overrides(self._sandbox.urls())
+        # moto takes about half a second to start: it does so beside the first window, and
+        # uploads wait for it like for any endpoint that is not answering yet.
+        self._sandbox_s3 = SandboxS3(self.data_dir / "sandbox", port=free_loopback_port())
+        self._sandbox_s3.start_in_background()
+        return sandbox_overrides(self._sandbox.urls() | {"r2": self._sandbox_s3.planned_url})
 
     def close(self) -> None:
         if self._services is not None:
             self._services.close()
         if self._sandbox is not None:
             self._sandbox.stop()
+        if self._sandbox_s3 is not None:
+            self._sandbox_s3.stop()
 
     # --- config ----------------------------------------------------------------------------
 
@@ -387,6 +401,44 @@ class Cli:
                 print(f"skipped {r.source}: {r.error}", file=sys.stderr)
         return EXIT_FAILURE if any(r.error for r in results) else 0
 
+    # --- sync ------------------------------------------------------------------------------
+
+    async def sync(self) -> int:
+        from mbv_desktop.services.storage_config import sync_account
+
+        services = self.services()
+        if not services.sync.configured:
+            print("mbv-desktop: Cloudflare R2 is not set up: set r2.endpoint_url, r2.bucket, "
+                  "r2.access_key_id and r2.secret_access_key (or use --sandbox).",
+                  file=sys.stderr)
+            return EXIT_FAILURE
+        sync_account(services.settings)  # a bad account name is an error before any request
+        if self.args.once:
+            report = await services.sync.sync_once()
+            self._print_sync(report)
+            return EXIT_FAILURE if report.error or report.upload_failed else 0
+        services.sync.events.subscribe(
+            lambda state: None if state.running or state.last is None
+            else self._print_sync(state.last))
+        services.sync.start()
+        print("Syncing; press Ctrl+C to stop.", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()  # until Ctrl+C cancels the command
+        return 0
+
+    def _print_sync(self, report: SyncReport) -> None:
+        if self.args.json:
+            _print_json(report.to_json())
+            return
+        print(f"Media: {report.uploaded} uploaded, {report.upload_waiting} waiting, "
+              f"{report.upload_failed} failed, {report.assets_downloaded} brought in.")
+        print(f"Drafts: {report.drafts_uploaded} sent, {report.drafts_downloaded} received, "
+              f"{report.drafts_merged} merged, {report.conflicts} kept as conflict copies.",
+              flush=True)
+        for problem in report.problems:
+            print(f"problem: {problem}", file=sys.stderr)
+        if report.error:
+            print(f"mbv-desktop: {report.error}", file=sys.stderr)
+
     # --- drafts ----------------------------------------------------------------------------
 
     async def drafts_add(self) -> int:
@@ -521,6 +573,12 @@ def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
                           "workers_ai.api_token": "sandbox-token"})
     if "local" in urls:  # the emulator stands in for Ollama; it serves OpenAI's model names
         overrides.update({"local_ai.base_url": urls["local"], "local_ai.model": "gpt-4o-mini"})
+    if "r2" in urls:
+        from mbv_desktop.sandbox.s3 import ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY
+
+        overrides.update({"r2.endpoint_url": urls["r2"], "r2.bucket": BUCKET,
+                          "r2.access_key_id": ACCESS_KEY_ID,
+                          "r2.secret_access_key": SECRET_ACCESS_KEY})
     return overrides
 
 
@@ -536,6 +594,8 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
         return cli.doctor
     if a.command == "media":
         return cli.media_add
+    if a.command == "sync":
+        return cli.sync
     if a.command == "generate":
         return cli.generate_text if a.generate_command == "text" else cli.generate_image
     if a.command == "drafts":

@@ -589,10 +589,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--port must be between 0 and 65535")
     host = SandboxHost(args.state_dir or _default_state_dir(), port=args.port,
                        stream_delay=max(0.0, args.stream_delay))
+    from mbv_desktop.sandbox.s3 import ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, SandboxS3
+
+    s3 = SandboxS3(host.state_dir)
     try:
         host.start()
-    except SandboxError as exc:
+        s3.start()
+    except (SandboxError, OSError) as exc:
         print(f"mbv-desktop sandbox: {exc}", file=sys.stderr)
+        host.stop()
         return 1
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -602,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Sandbox running (state in {host.state_dir}). Press Ctrl+C to stop.")
         for name, url in host.urls().items():
             print(f"  {name:<12} {url}")
+        print(f"  {'r2':<12} {s3.endpoint_url}  (bucket {BUCKET}, access key {ACCESS_KEY_ID}, "
+              f"secret {SECRET_ACCESS_KEY})")
         print(f"  {'control':<12} {host.control_url}", flush=True)
         while not stop.wait(0.5):
             if not host.running:
@@ -610,5 +617,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        s3.stop()
         host.stop()
     return 0

@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,15 @@ log = logging.getLogger(__name__)
 
 BUCKET = "mbv-sandbox"
 ACCESS_KEY_ID = "sandbox-r2-key"
-SECRET_ACCESS_KEY = "sandbox-r2-secret"  # noqa: S105 - the emulator's published demo key
+SECRET_ACCESS_KEY = "sandbox-r2-secret"  # the emulator's published demo key
 _INDEX = "objects.json"
+
+
+def free_loopback_port() -> int:
+    """A port nobody listens on right now (for starting a server in the background)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class SandboxS3:
@@ -36,6 +45,8 @@ class SandboxS3:
         self._port = port
         self._server: Any = None
         self._endpoint = ""
+        self._starting: threading.Thread | None = None
+        self.start_error: BaseException | None = None
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -54,13 +65,36 @@ class SandboxS3:
         client.create_bucket(Bucket=self.bucket)
         self._restore(client)
 
+    @property
+    def planned_url(self) -> str:
+        """The endpoint it serves once started (needs a fixed ``port``)."""
+        if not self._port:
+            raise RuntimeError("start_in_background needs a fixed port")
+        return f"http://127.0.0.1:{self._port}"
+
+    def start_in_background(self) -> None:
+        """Starts on a thread and returns at once; clients see a refused connection until it
+        is up (a failure to start is logged and kept in ``start_error``)."""
+        def run() -> None:
+            try:
+                self.start()
+            except Exception as exc:
+                self.start_error = exc
+                log.error("sandbox S3: could not start: %s", exc)
+
+        self._starting = threading.Thread(target=run, name="mbv-sandbox-s3", daemon=True)
+        self._starting.start()
+
     def stop(self) -> None:
         """Saves the bucket's objects and stops the server; safe to call twice."""
+        if self._starting is not None:
+            self._starting.join(30)
+            self._starting = None
         if self._server is None:
             return
         try:
             self._save(self.client())
-        except Exception as exc:  # noqa: BLE001 - stopping must not fail; say what was lost
+        except Exception as exc:  # stopping must not fail; say what was lost
             log.warning("sandbox S3: could not save the bucket: %s", exc)
         self._server.stop()
         self._server = None
@@ -106,7 +140,7 @@ class SandboxS3:
     def _moto_api(self, action: str, data: bytes = b"") -> None:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/{action}", data=data,
                                          method="POST", headers={"Content-Type": "text/plain"})
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as resp:
             resp.read()
 
     # persistence ---------------------------------------------------------------------------------

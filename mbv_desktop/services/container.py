@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from mbv_desktop.services.library import LibraryService
     from mbv_desktop.services.sandbox_control import SandboxControl
     from mbv_desktop.services.similarity import SimilarityService
+    from mbv_desktop.services.sync import SyncService
+    from mbv_desktop.services.uploads import UploadQueue
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,22 @@ class Services:
         return LibraryService(self.worker, self.data_dir)
 
     @functools.cached_property
+    def uploads(self) -> UploadQueue:
+        from mbv_desktop.services.library import MEDIA_DIR
+        from mbv_desktop.services.uploads import UploadQueue
+
+        media = self.data_dir / MEDIA_DIR
+        return UploadQueue(self.worker, self.settings, self.secrets,
+                           lambda sha, ext: media / sha[:2] / f"{sha}.{ext}")
+
+    @functools.cached_property
+    def sync(self) -> SyncService:
+        from mbv_desktop.services.sync import SyncService
+
+        return SyncService(self.worker, self.settings, self.secrets, self.data_dir, self.uploads,
+                           self.drafting)
+
+    @functools.cached_property
     def sandbox_control(self) -> SandboxControl | None:
         if not self.sandbox_control_url:
             return None
@@ -77,6 +95,10 @@ class Services:
 
     async def aclose(self) -> None:
         """Closes network clients; call before ``close`` while the loop still runs."""
+        if "sync" in self.__dict__:
+            await self.sync.aclose()
+        if "uploads" in self.__dict__:
+            await self.uploads.aclose()
         if "generation" in self.__dict__:
             await self.generation.aclose()
 

@@ -98,6 +98,10 @@ class DraftingService:
     def _emit(self, kind: DraftChange, ids: Iterable[int], origin: object | None = None) -> None:
         self.events.publish(DraftsChanged(kind, tuple(ids), origin))
 
+    def publish_change(self, kind: DraftChange, ids: Iterable[int]) -> None:
+        """Tells the panels that drafts changed behind the service's back (sync wrote them)."""
+        self._emit(kind, ids, origin=self)
+
     async def create(
         self,
         body: str = "",

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from mbv_desktop import __version__
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, SandboxControl
+from mbv_desktop.services.sync import SyncState
 from mbv_desktop.ui.panels.create_panel import CreatePanel
 from mbv_desktop.ui.panels.library_panel import LibraryPanel
 from mbv_desktop.ui.resources import icon
@@ -83,6 +84,9 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(panel)
             self.rail.add_panel(spec.name, spec.label, icon(spec.icon), f"Ctrl+{n}")
         self.rail.panel_selected.connect(self.show_panel)
+        library = self.panels["library"]
+        assert isinstance(library, LibraryPanel)
+        library.attach_requested.connect(self._attach_from_library)
 
         central = QWidget(self)
         layout = QHBoxLayout(central)
@@ -110,6 +114,25 @@ class MainWindow(QMainWindow):
             build = getattr(panel, "build_deferred", None)
             if build is not None:
                 build()
+        self._sync_state: SyncState | None = None
+        self.services.uploads.events.subscribe(lambda _e: self._refresh_backup_status())
+        self.services.sync.events.subscribe(self._on_sync_state)
+        self._refresh_backup_status()
+
+    def _on_sync_state(self, state: SyncState) -> None:
+        self._sync_state = state
+        self._refresh_backup_status()
+
+    def _refresh_backup_status(self) -> None:
+        async def refresh() -> None:
+            self.status.show_backup(await self.services.uploads.summary(), self._sync_state)
+
+        self.tasks.run(refresh(), label="Checking backups", latest_wins="backup-status",
+                       progress=False)
+
+    def _attach_from_library(self, asset_ids: list[int]) -> None:
+        self.create_panel.attach_assets(asset_ids)
+        self.show_panel("create")
 
     @property
     def create_panel(self) -> CreatePanel:

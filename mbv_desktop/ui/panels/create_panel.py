@@ -313,20 +313,33 @@ class CreatePanel(QWidget):
         library = self._services.library
 
         async def attach() -> list[Any]:
-            self.save_now()
-            async with self._save_lock:
-                if self._current_id is None:
-                    draft = await self._drafting.create(self.editor.toPlainText(),
-                                                        platforms=self._checked_platforms(),
-                                                        origin=self)
-                    self._current_id = draft.id
-                    self._saved_generation = self._generation
-                draft_id = self._current_id
+            draft_id = await self._ensure_draft()
             results = await library.add_files(paths)
             await library.attach(draft_id, [r.asset.id for r in results if r.asset])
             return list(results)
 
         self._tasks.run(attach(), label="Attaching media", on_success=self._attached_done)
+
+    def attach_assets(self, asset_ids: list[int]) -> None:
+        """Media already in the library (chosen in the Library panel) attached to this draft."""
+        async def attach() -> list[Any]:
+            draft_id = await self._ensure_draft()
+            await self._services.library.attach(draft_id, asset_ids)
+            return []
+
+        self._tasks.run(attach(), label="Attaching media", on_success=self._attached_done)
+
+    async def _ensure_draft(self) -> int:
+        """The open draft's id, saving what is typed first; a new draft when none is open."""
+        self.save_now()
+        async with self._save_lock:
+            if self._current_id is None:
+                draft = await self._drafting.create(self.editor.toPlainText(),
+                                                    platforms=self._checked_platforms(),
+                                                    origin=self)
+                self._current_id = draft.id
+                self._saved_generation = self._generation
+            return self._current_id
 
     def _attached_done(self, results: list[Any]) -> None:
         refused = [r.error for r in results if r.error]

@@ -1,19 +1,33 @@
 """The Library panel: every photo and video kept in the library, as a grid of thumbnails.
 
-Drop files or folders anywhere on the panel (or use "Add files…"); each is checked before it is
-kept, and the reasons for any file that is refused are listed. Thumbnails are made off the GUI
-thread, the first time they are needed, and the grid is filled when the panel is first shown.
+Drop files or folders anywhere on the panel, paste (Ctrl+V) an image or copied files, or use
+"Add files…"; each is checked before it is kept, and the reasons for any file that is refused are
+listed. Thumbnails are made off the GUI thread for the items the grid is about to show, so a
+library of 10,000 stays quick. Selected media can be attached to the draft open in Create
+(Ctrl+Enter). Under the grid, the backups still uploading to R2, with Pause / Resume / Cancel.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import shutil
+import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QShortcut,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -25,10 +39,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mbv_desktop.core.errors import InvalidInput
 from mbv_desktop.services.container import Services
 from mbv_desktop.ui.models.asset_grid_model import AssetGridModel
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.file_drops import accept_file_drag, dropped_paths
+from mbv_desktop.ui.widgets.uploads_view import UploadsView
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +52,8 @@ MAX_FOLDER_FILES = 2000
 
 
 class LibraryPanel(QWidget):
+    attach_requested = Signal(list)  # asset ids, for the draft open in Create
+
     def __init__(self, services: Services, tasks: TaskRunner, parent: QWidget | None = None
                  ) -> None:
         super().__init__(parent)
@@ -70,11 +88,32 @@ class LibraryPanel(QWidget):
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
 
+        self.grid.setUniformItemSizes(True)  # lays out 10,000 items without measuring each
+        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
+        self.grid.setBatchSize(500)
+        self.grid.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        self.model.thumbnail_wanted.connect(self._make_thumbnail)
+        self.attach_button = QPushButton("Attach to draft", self)
+        self.attach_button.setToolTip("Attach the selected media to the draft open in Create "
+                                      "(Ctrl+Enter)")
+        self.attach_button.clicked.connect(self._attach_selected)
+        top.addWidget(self.attach_button)
+        QShortcut(QKeySequence("Ctrl+Return"), self.grid, self._attach_selected,
+                  context=Qt.ShortcutContext.WidgetShortcut)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self, self.paste)
+
+        self.uploads_view: UploadsView | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.addLayout(top)
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.status)
+        self._layout = layout
+
+    def build_deferred(self) -> None:
+        """After the first frame: the backups list under the grid."""
+        self.uploads_view = UploadsView(self._services.uploads, self._tasks, self)
+        self._layout.addWidget(self.uploads_view)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -91,10 +130,13 @@ class LibraryPanel(QWidget):
 
     def _show_items(self, items: list[Any]) -> None:
         self.model.reset_items(items)
-        for item in items[:500]:  # the first screens' worth; the rest when scrolled to (later)
-            self._tasks.run(self._services.library.thumbnail(item.asset),
-                            label="Making thumbnails", progress=False,
-                            on_success=functools.partial(self._thumbnail_ready, item.asset.id))
+
+    def _make_thumbnail(self, item: Any) -> None:
+        """The grid asked for an item it is about to show: thumbnails are made for what is on
+        screen, not for all 10,000 at once."""
+        self._tasks.run(self._services.library.thumbnail(item.asset),
+                        label="Making thumbnails", progress=False,
+                        on_success=functools.partial(self._thumbnail_ready, item.asset.id))
 
     def _thumbnail_ready(self, asset_id: int, path: Path | None) -> None:
         if path is not None:
@@ -134,6 +176,50 @@ class LibraryPanel(QWidget):
                 text += f" … and {len(refused) - 5} more."
         self.status.setText(text)
         self.refresh()
+
+    # --- paste and attach --------------------------------------------------------------------
+
+    def paste(self) -> None:
+        """Ctrl+V: an image on the clipboard becomes a PNG in the library; copied files are
+        added like dropped ones."""
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            return
+        if mime.hasUrls():
+            paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+            if paths:
+                self.add_paths(paths)
+                return
+        if mime.hasImage():
+            image = QImage(mime.imageData())
+            if not image.isNull():
+                self.status.setText("Adding the pasted image…")
+                self._tasks.run(self._add_pasted(image), label="Adding the pasted image",
+                                on_success=self._added)
+                return
+        self.status.setText("The clipboard holds no picture or file to add.")
+
+    async def _add_pasted(self, image: QImage) -> list[Any]:
+        folder = Path(tempfile.mkdtemp(prefix="mbv-paste-"))
+        target = folder / f"Pasted image {datetime.now():%Y-%m-%d %H.%M.%S}.png"
+        try:
+            # QImage is not a QObject: encoding it on a worker thread is allowed (PNG: by name).
+            if not await asyncio.to_thread(lambda: image.save(str(target))):
+                raise InvalidInput("The pasted image could not be encoded as PNG.")
+            return await self._services.library.add_files([target])
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def selected_asset_ids(self) -> list[int]:
+        rows = sorted(i.row() for i in self.grid.selectionModel().selectedIndexes())
+        return [self.model.items[r].asset.id for r in rows]
+
+    def _attach_selected(self) -> None:
+        ids = self.selected_asset_ids()
+        if not ids:
+            self.status.setText("Select the media to attach first.")
+            return
+        self.attach_requested.emit(ids)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         accept_file_drag(event)

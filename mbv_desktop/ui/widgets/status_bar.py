@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
+from mbv_desktop.services.sync import SyncState
+from mbv_desktop.services.uploads import UploadSummary
 from mbv_desktop.ui.tasks import TaskRunner
 
 
@@ -25,6 +27,9 @@ class AppStatusBar(QStatusBar):
             else "Providers with credentials are used for real.")
         self.pending_label = QLabel(self)
         self.pending_label.setObjectName("muted")
+        self.backup_label = QLabel(self)
+        self.backup_label.setObjectName("muted")
+        self.backup_label.setAccessibleName("Backup")
         self.progress = QProgressBar(self)
         self.progress.setMaximumWidth(120)
         self.progress.setTextVisible(False)
@@ -37,6 +42,7 @@ class AppStatusBar(QStatusBar):
         self.addPermanentWidget(self.progress)
         self.addPermanentWidget(self.cancel_button)
         self.addPermanentWidget(self.pending_label)
+        self.addPermanentWidget(self.backup_label)
         self.addPermanentWidget(self.network_label)
         self.addPermanentWidget(self.mode_badge)
 
@@ -64,6 +70,31 @@ class AppStatusBar(QStatusBar):
         self.network_label.setText("Online" if online else "Offline")
         self.network_label.setToolTip("" if online else
                                       "Working offline: everything is saved on this computer.")
+
+    def show_backup(self, summary: UploadSummary, sync: SyncState | None = None) -> None:
+        """Uploads waiting (and why), or when drafts and media were last synced."""
+        tip = ""
+        if not summary.configured:
+            text = ""
+        elif summary.problem:
+            text, tip = "Backup stopped", summary.problem
+        elif summary.waiting:
+            text = f"{summary.waiting} waiting to upload"
+            if summary.offline:
+                text += " (offline)"
+                tip = "Cloudflare R2 can't be reached; uploads resume by themselves."
+        elif sync is not None and sync.running:
+            text = "Syncing…"
+        elif sync is not None and sync.last is not None and sync.last.error:
+            text, tip = "Sync waiting", sync.last.error
+        elif sync is not None and sync.last is not None and sync.last.finished_at is not None:
+            text = "Synced " + sync.last.finished_at.astimezone().strftime("%H:%M")
+        else:
+            text = "Backed up"
+        if summary.failed:
+            text += f", {summary.failed} failed"
+        self.backup_label.setText(text)
+        self.backup_label.setToolTip(tip)
 
     def _on_pending(self, n: int) -> None:
         self.pending_label.setText(f"{n} in progress" if n else "")
