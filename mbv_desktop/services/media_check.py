@@ -8,8 +8,11 @@ in the refusal. Images are opened with Pillow restricted to the sniffed format, 
 pixel cap (``Image.MAX_IMAGE_PIXELS``, 89,478,485) and the decompression-bomb warning turned into
 an error, and are fully decoded once to catch damaged or cut-short files. Videos are read with a
 small pure-Python box parser (MP4/MOV) or EBML reader (WebM) that reads only headers, so memory
-stays bounded whatever the file size. Every refusal is a :class:`MediaRejected` whose message
-names the file by its cleaned name.
+stays bounded whatever the file size. With ``decode_video`` (what the library's add path asks
+for), a video is also opened with PyAV (:mod:`services.video_probe`): it fills in whatever the
+header parsers could not tell (and names the codec as FFmpeg does), and a video none of whose
+pictures decodes, or that FFmpeg cannot open at all, is refused as damaged or mislabelled. Every
+refusal is a :class:`MediaRejected` whose message names the file by its cleaned name.
 
 :func:`normalized_copy` then writes the file the app keeps: the exact bytes checked (verified by
 hash, so a file changed in between is refused), or for images, a re-encoded copy with the EXIF
@@ -39,6 +42,7 @@ from PIL import Image, ImageOps
 
 from mbv_desktop.core.errors import MediaRejected
 from mbv_desktop.core.media_rules import MediaInfo, MediaKind, format_size
+from mbv_desktop.services.video_probe import probe_video
 
 __all__ = [
     "ALLOWED",
@@ -327,13 +331,15 @@ def _read_bounded(stream: BinaryIO, max_bytes: int) -> tuple[str, int, bytes]:
 
 
 def inspect_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 strip_gps: bool = False) -> CheckedFile:
+                 strip_gps: bool = False, decode_video: bool = False) -> CheckedFile:
     """Check one file a person picked and describe it; raise :class:`MediaRejected` if unusable.
 
     Blocking; run it off the GUI thread. ``max_bytes`` caps the size (the file is never read past
     it). With ``strip_gps``, a file whose location data the app cannot remove (a video with a
     location tag, or a HEIC photo when no HEIF decoder is installed) is refused now, rather than
-    when :func:`normalized_copy` is asked to remove it.
+    when :func:`normalized_copy` is asked to remove it. With ``decode_video``, a video is also
+    opened and its first picture decoded with PyAV (see :func:`_probed`); without it, videos are
+    judged by their headers alone (fast, but a header with nothing playable behind it passes).
     """
     path = Path(path)
     name = clean_file_name(path.name)
@@ -377,6 +383,8 @@ def inspect_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
         raise MediaRejected(f"{_named(name)} could not be read ({exc.strerror or exc}).") from None
     if strip_gps and facts.has_gps is not False and not _can_strip(spec):
         raise _cannot_strip(name, spec)
+    if decode_video and spec.kind is MediaKind.VIDEO:
+        facts = _probed(path, name, facts)
     return CheckedFile(
         path=path, sha256=sha256, size=size, mime=spec.mime, ext=spec.ext, kind=spec.kind,
         width=facts.width, height=facts.height, duration_s=facts.duration_s,
@@ -420,6 +428,23 @@ def _cannot_strip(name: str, spec: SniffedType) -> MediaRejected:
                              "location data from videos; remove it in a video editor first.")
     return MediaRejected(f"{_named(name)} is a HEIC photo and the app cannot remove its location "
                          "data on this computer; export it as JPEG first.")
+
+
+def _probed(path: Path, name: str, facts: _Facts) -> _Facts:
+    """The header facts of a video, completed by FFmpeg's (via PyAV).
+
+    Raises :class:`MediaRejected` when FFmpeg cannot open the file, finds no video in it, or
+    decodes none of its pictures. The header parsers' size (which already allows for track
+    rotation) and length are kept when they have them; FFmpeg's codec name wins, since it knows
+    every codec tag. A codec this FFmpeg cannot decode is not refused.
+    """
+    probed = probe_video(path, name=name)
+    width, height = facts.width, facts.height
+    if not (width and height):
+        width, height = probed.width, probed.height
+    return facts._replace(width=width, height=height,
+                          duration_s=facts.duration_s or probed.duration_s,
+                          codec=probed.codec or facts.codec)
 
 
 # --- images ----------------------------------------------------------------------------------
