@@ -8,6 +8,7 @@ Parts are 5 MiB, so an 8-part file is 40 MiB.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -16,7 +17,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,7 @@ from mbv_desktop.integrations.storage import (
     object_key,
     upload_metadata,
 )
+from mbv_desktop.integrations.storage.r2 import part_crc32
 
 moto_server = pytest.importorskip("moto.server")
 
@@ -152,6 +156,41 @@ def _download_sha(admin: Any, key: str) -> str:
 
 def _no_uploads(admin: Any) -> bool:
     return not admin.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
+
+
+def _part_bytes(path: Path, state: UploadState, number: int) -> bytes:
+    offset, length = state.part_range(number)
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        return fh.read(length)
+
+
+def _watch_checksums(client: R2Client) -> tuple[dict[int, dict[str, str]], list[dict[str, Any]]]:
+    """What this client sends: the checksum headers of each UploadPart (by part number) and the
+    Parts list of each CompleteMultipartUpload."""
+    headers: dict[int, dict[str, str]] = {}
+    completes: list[dict[str, Any]] = []
+
+    def on_send(request: Any, **_: Any) -> None:
+        number = int(urllib.parse.parse_qs(urllib.parse.urlsplit(request.url).query)
+                     ["partNumber"][0])
+        headers[number] = {k.lower(): (v.decode() if isinstance(v, bytes) else v)
+                           for k, v in request.headers.items()
+                           if k.lower().startswith(("x-amz-checksum", "x-amz-sdk-checksum",
+                                                    "x-amz-trailer", "content-encoding"))}
+
+    def on_complete(params: dict[str, Any], **_: Any) -> None:
+        completes.append(params["MultipartUpload"])
+
+    client.s3.meta.events.register("before-send.s3.UploadPart", on_send)
+    client.s3.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload",
+                                   on_complete)
+    return headers, completes
+
+
+def _composite_crc32(crcs: list[str]) -> str:
+    """S3's COMPOSITE CRC32 of a multipart object: the CRC32 of the parts' raw CRC32s."""
+    return part_crc32(b"".join(base64.b64decode(crc) for crc in crcs))
 
 
 META = upload_metadata(uploaded_by="user-42", original_name="Mon vidéo finale.mp4")
@@ -318,6 +357,8 @@ def test_kill_9_after_part_3_resumes_at_part_4(server: str, admin: Any, tmp_path
 
     state = UploadState.from_json(saved.read_text())
     assert sorted(state.parts) == [1, 2, 3]
+    assert state.checksum_algorithm == "CRC32"
+    assert state.checksums == {n: part_crc32(_part_bytes(path, state, n)) for n in (1, 2, 3)}
     client = R2Client(_config(server), part_size=PART)
     sent = _count_part_uploads(client)
     state = client.resume_state(state)
@@ -327,6 +368,179 @@ def test_kill_9_after_part_3_resumes_at_part_4(server: str, admin: Any, tmp_path
     _assert_equal_parts(admin, state)
     client.complete(state)
     assert _download_sha(admin, key) == sha
+
+
+# --- CRC32 checksums -----------------------------------------------------------------------------
+
+def test_multipart_parts_carry_crc32(r2: R2Client, admin: Any, tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    sha = _make_file(path, _size_for(3), seed=31)
+    key = object_key(ACCOUNT, sha, "mp4")
+    headers, completes = _watch_checksums(r2)
+
+    state = r2.start_upload(key, content_type="video/mp4", metadata=META, size=_size_for(3))
+    assert state.checksum_algorithm == "CRC32"
+    created = admin.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    assert [u.get("ChecksumAlgorithm") for u in created] == ["CRC32"]
+    state = r2.upload_parts(state, path)
+    crcs = {n: part_crc32(_part_bytes(path, state, n)) for n in (1, 2, 3)}
+    assert crcs[1] == base64.b64encode(
+        zlib.crc32(_part_bytes(path, state, 1)).to_bytes(4, "big")).decode()
+    assert state.checksums == crcs
+    assert UploadState.from_json(state.to_json()).checksums == crcs  # persisted with the parts
+
+    # Each UploadPart carries its CRC32 as a plain header (no aws-chunked trailer)...
+    for n in (1, 2, 3):
+        assert headers[n]["x-amz-checksum-crc32"] == crcs[n]
+        assert headers[n]["x-amz-sdk-checksum-algorithm"] == "CRC32"
+        assert "x-amz-trailer" not in headers[n] and "content-encoding" not in headers[n]
+    # ... and CompleteMultipartUpload names every part's CRC32, as S3 requires.
+    etag = r2.complete(state)
+    assert completes == [{"Parts": [
+        {"PartNumber": n, "ETag": f'"{state.parts[n]}"', "ChecksumCRC32": crcs[n]}
+        for n in (1, 2, 3)]}]
+
+    assert etag == multipart_etag(state.parts[n] for n in sorted(state.parts))
+    assert _download_sha(admin, key) == sha
+    # The object's checksum is the composite one (moto's HEAD leaves out the "-3" and the type).
+    head = admin.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"].split("-")[0] == _composite_crc32([crcs[1], crcs[2], crcs[3]])
+
+
+def test_crc32_goes_as_a_header_over_https_too(tmp_path: Path) -> None:
+    """Left to botocore, the CRC32 of an UploadPart would go as an aws-chunked trailer over
+    https, which R2 refuses: it must be a plain header. Nothing leaves the machine: the request
+    is answered by a botocore hook."""
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield b""
+
+    client = R2Client(_config("https://acc.r2.cloudflarestorage.com"), part_size=PART)
+    headers, _ = _watch_checksums(client)
+    bodies: dict[int, bytes] = {}
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        body = request.body if isinstance(request.body, bytes) else request.body.read()
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.url).query)
+        bodies[int(query["partNumber"][0])] = body
+        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        return AWSResponse(request.url, 200, {"ETag": f'"{etag}"'}, Raw())
+
+    client.s3.meta.events.register_last("before-send.s3.UploadPart", answer)
+    path = tmp_path / "clip.bin"
+    _make_file(path, _size_for(2), seed=32)
+    state = UploadState(key=f"{ACCOUNT}/{'d' * 64}.bin", upload_id="u1", part_size=PART,
+                        size=_size_for(2), checksum_algorithm="CRC32")
+    client.upload_parts(state, path)
+    for n in (1, 2):
+        assert bodies[n] == _part_bytes(path, state, n)  # the bytes, not aws-chunked framing
+        assert headers[n]["x-amz-checksum-crc32"] == part_crc32(bodies[n]) == state.checksums[n]
+        assert "x-amz-trailer" not in headers[n] and "content-encoding" not in headers[n]
+
+
+def test_an_old_saved_state_without_checksums_resumes_and_completes(
+        r2: R2Client, admin: Any, tmp_path: Path) -> None:
+    """A state saved before uploads declared CRC32: the upload was created without a checksum
+    algorithm and its JSON has no checksum fields. It resumes, and the rest of its parts and the
+    completion go without checksums, as it began."""
+    path = tmp_path / "long.mp4"
+    sha = _make_file(path, _size_for(8), seed=33)
+    key = object_key(ACCOUNT, sha, "mp4")
+    size = path.stat().st_size
+    # What the earlier code did: no ChecksumAlgorithm, parts without checksums.
+    upload_id = admin.create_multipart_upload(Bucket=BUCKET, Key=key, ContentType="video/mp4",
+                                              CacheControl=CACHE_CONTROL,
+                                              Metadata=META)["UploadId"]
+    probe = UploadState(key=key, upload_id=upload_id, part_size=PART, size=size)
+    etags = {}
+    for n in (1, 2, 3):
+        resp = admin.upload_part(Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=n,
+                                 Body=_part_bytes(path, probe, n))
+        etags[str(n)] = resp["ETag"].strip('"')
+    old_json = json.dumps({
+        "version": 1, "key": key, "upload_id": upload_id, "part_size": PART, "size": size,
+        "parts": etags, "content_type": "video/mp4", "metadata": META,
+        "source_mtime_ns": path.stat().st_mtime_ns,
+    }, sort_keys=True)
+    old = UploadState.from_json(old_json)
+    assert old.checksum_algorithm == "" and old.checksums == {}
+    assert sorted(old.parts) == [1, 2, 3]
+
+    sent = _count_part_uploads(r2)
+    headers, completes = _watch_checksums(r2)
+    etag = r2.upload_file(key, path, content_type="video/mp4", metadata=META, state=old)
+    assert sorted(sent) == [4, 5, 6, 7, 8]
+    assert all(h == {} for h in headers.values())  # no checksum headers on its parts
+    assert len(completes) == 1
+    assert [p["PartNumber"] for p in completes[0]["Parts"]] == list(range(1, 9))
+    assert all(set(p) == {"PartNumber", "ETag"} for p in completes[0]["Parts"])
+    assert _download_sha(admin, key) == sha
+    assert admin.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"') == etag
+    assert _no_uploads(admin)
+
+
+def test_missing_part_checksums_are_taken_from_list_parts(r2: R2Client, admin: Any,
+                                                          tmp_path: Path) -> None:
+    """A CRC32 upload whose record lacks some part CRC32s (parts sent just before a crash, never
+    saved) takes them from ListParts, on resume and before completing; a listed CRC32 that
+    disagrees with the record drops the part. moto's ListParts has no checksums, so R2's are
+    added to its answer here."""
+    path = tmp_path / "clip.mp4"
+    sha = _make_file(path, _size_for(3), seed=34)
+    key = object_key(ACCOUNT, sha, "mp4")
+    state = r2.upload_parts(r2.start_upload(key, content_type="video/mp4", metadata=META,
+                                            size=_size_for(3)), path)
+    crcs = dict(state.checksums)
+    listed = dict(crcs)
+
+    def add_checksums(parsed: dict[str, Any], **_: Any) -> None:
+        for part in parsed.get("Parts") or []:
+            part["ChecksumCRC32"] = listed[part["PartNumber"]]
+
+    r2.s3.meta.events.register("after-call.s3.ListParts", add_checksums)
+    _, completes = _watch_checksums(r2)
+
+    unrecorded = UploadState.from_json(state.to_json())
+    unrecorded.parts, unrecorded.checksums = {1: state.parts[1]}, {}
+    assert r2.resume_state(unrecorded).checksums == crcs
+
+    listed[2] = part_crc32(b"something else")
+    assert sorted(r2.resume_state(state).parts) == [1, 3]
+    listed[2] = crcs[2]
+
+    forgetful = UploadState.from_json(state.to_json())
+    forgetful.checksums = {1: crcs[1]}
+    r2.complete(forgetful)
+    assert [p["ChecksumCRC32"] for p in completes[0]["Parts"]] == [crcs[1], crcs[2], crcs[3]]
+    assert _download_sha(admin, key) == sha
+
+
+def test_a_part_refused_as_damaged_leaves_the_upload_resumable(r2: R2Client, admin: Any,
+                                                               tmp_path: Path) -> None:
+    """BadDigest on a part means its bytes were damaged on the way (they are the bytes that were
+    checksummed), not that the file changed: the upload is not aborted and can be resumed."""
+    from botocore.exceptions import ClientError
+
+    path = tmp_path / "clip.mp4"
+    _make_file(path, _size_for(3), seed=35)
+    key = object_key(ACCOUNT, hashlib.sha256(path.read_bytes()).hexdigest(), "mp4")
+    client = R2Client(_config(r2.config.endpoint_url), part_size=PART, max_concurrency=1)
+    state = client.start_upload(key, content_type="video/mp4", metadata=META, size=_size_for(3))
+
+    def refuse_part_2(params: dict[str, Any], **_: Any) -> None:
+        if params.get("PartNumber") == 2:
+            raise ClientError({"Error": {"Code": "BadDigest", "Message": "bad"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "UploadPart")
+
+    client.s3.meta.events.register("provide-client-params.s3.UploadPart", refuse_part_2)
+    with pytest.raises(ProviderUnavailable, match=r"Part 2 .* arrived damaged"):
+        client.upload_parts(state, path)
+    assert 2 not in state.parts and not _no_uploads(admin)
+    client.s3.meta.events.unregister("provide-client-params.s3.UploadPart", refuse_part_2)
+    client.complete(client.upload_parts(client.resume_state(state), path))
+    assert _download_sha(admin, key) == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- cancel, conditional writes ------------------------------------------------------------------
@@ -577,12 +791,17 @@ def test_part_size_choice_and_state_json() -> None:
 
     state = UploadState(key="k/x", upload_id="u1", part_size=PART, size=_size_for(3),
                         parts={2: "abc", 1: "def"}, content_type="video/mp4",
-                        metadata={"a": "b"}, source_mtime_ns=7)
+                        metadata={"a": "b"}, source_mtime_ns=7, checksum_algorithm="CRC32",
+                        checksums={1: "AAAAAA==", 2: "AAAAAQ=="})
     again = UploadState.from_json(state.to_json())
     assert again == state and again.missing_parts() == [3]
+    assert part_crc32(b"") == "AAAAAA==" and part_crc32(b"123456789") == "y/Q5Jg=="
+    assert json.loads(state.to_json())["checksums"] == {"1": "AAAAAA==", "2": "AAAAAQ=="}
     assert again.part_range(3) == (2 * PART, 12345)
     for damaged in ("", "{}", json.dumps({"version": 1, "key": "k"}), "[1]",
-                    state.to_json().replace('"part_size": 5242880', '"part_size": 100')):
+                    state.to_json().replace('"part_size": 5242880', '"part_size": 100'),
+                    state.to_json().replace('"CRC32"', '"MD4"'),
+                    state.to_json().replace('"checksums": {', '"checksums": {"x": 1, ')):
         with pytest.raises(InvalidInput, match="damaged"):
             UploadState.from_json(damaged)
 
