@@ -228,7 +228,10 @@ class UploadQueue:
                 "SELECT u.asset_id, u.key, u.state, u.bytes_total, u.bytes_done, u.error,"
                 " a.original_name FROM uploads u JOIN assets a ON a.id = u.asset_id"
                 " WHERE ? OR u.state != 'done'"
-                " ORDER BY u.state = 'done', u.asset_id LIMIT ?", (include_done, limit)).fetchall()
+                # being sent, then paused part-way, then the rest; finished ones last
+                " ORDER BY CASE u.state WHEN 'pending' THEN 0 WHEN 'paused' THEN 1"
+                " WHEN 'failed' THEN 2 WHEN 'cancelled' THEN 3 ELSE 4 END,"
+                " u.bytes_done > 0 DESC, u.asset_id LIMIT ?", (include_done, limit)).fetchall()
 
         rows = []
         for asset_id, key, state, total, done, error, name in await self._worker.call(

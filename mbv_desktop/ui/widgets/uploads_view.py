@@ -53,7 +53,9 @@ REFRESH_MS = 200
 SHOWN_ROWS = 200  # the list shows the first unfinished ones; the summary counts them all
 
 
-def _megabytes(n: int) -> str:
+def _size(n: int) -> str:
+    if n < 1_000_000:
+        return f"{n / 1e3:.0f} KB"
     return f"{n / 1e6:.1f} MB"
 
 
@@ -85,7 +87,7 @@ class UploadsModel(QAbstractTableModel):
             if column == 0:
                 return row.name or row.key.rsplit("/", 1)[-1]
             if column == PROGRESS_COLUMN:
-                return f"{_megabytes(row.bytes_done)} of {_megabytes(row.bytes_total)}"
+                return f"{_size(row.bytes_done)} of {_size(row.bytes_total)}"
             return STATUS_TEXT[row.status]
         if role == Qt.ItemDataRole.UserRole:
             return row.fraction
