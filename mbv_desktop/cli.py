@@ -230,10 +230,13 @@ class Cli:
 
         self._sandbox = SandboxHost(self.data_dir / "sandbox")
         self._sandbox.start()
-        # moto takes about half a second to start: it does so beside the first window, and
-        # uploads wait for it like for any endpoint that is not answering yet.
+        # moto takes about half a second to start: beside the first window it starts in the
+        # background, and uploads wait for it like for any endpoint that is not answering yet.
         self._sandbox_s3 = SandboxS3(self.data_dir / "sandbox", port=free_loopback_port())
-        self._sandbox_s3.start_in_background()
+        if self.args.command is None:  # the window: don't make the first frame wait for it
+            self._sandbox_s3.start_in_background()
+        else:
+            self._sandbox_s3.start()
         return sandbox_overrides(self._sandbox.urls() | {"r2": self._sandbox_s3.planned_url})
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
 from mbv_desktop.core.errors import MbvError, ProviderUnavailable
-from mbv_desktop.services.events import DraftChange, EventHub
+from mbv_desktop.services.events import DraftChange, DraftsChanged, EventHub
 from mbv_desktop.services.storage_config import r2_configured, sync_account
 from mbv_desktop.store.worker import StoreWorker
 
@@ -160,9 +160,13 @@ class SyncService:
         if self._task is not None:
             return
         self._uploads.start()
-        self._unsubscribe = self._drafting.events.subscribe(lambda _e: self._soon())
+        self._unsubscribe = self._drafting.events.subscribe(self._on_drafts_changed)
         self._task = asyncio.get_event_loop().create_task(self._run_forever(),
                                                             name="mbv-sync")
+
+    def _on_drafts_changed(self, event: DraftsChanged) -> None:
+        if event.origin is not self._drafting:  # not the changes a sync itself wrote
+            self._soon()
 
     def _soon(self) -> None:
         self._due = min(self._due, time.monotonic() + AFTER_EDIT_DELAY_S)

@@ -154,3 +154,19 @@ def test_sync_once_from_the_command_line(tmp_path: Path, r2_env: dict[str, str],
     assert "Made on machine one" in listed.stdout
     not_set_up = mbv("sync", "--once", data_dir=tmp_path / "three")
     assert not_set_up.returncode == 1 and "r2.endpoint_url" in not_set_up.stderr
+
+
+def test_the_sandbox_serves_r2_and_keeps_the_bucket_between_runs(tmp_path: Path) -> None:
+    data = tmp_path / "sandboxed"
+    photo = _photo(tmp_path / "cover.png", 5)
+    assert mbv("--sandbox", "media", "add", str(photo), data_dir=data).returncode == 0
+    first = mbv("--sandbox", "sync", "--once", "--json", data_dir=data)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["uploaded"] == 1
+    saved = json.loads((data / "sandbox" / "s3" / "objects.json").read_text())
+    assert len(saved) == 1 and next(iter(saved)).startswith("default/")
+    # A new run starts a new server: the object is back, so nothing is sent again.
+    second = mbv("--sandbox", "sync", "--once", "--json", data_dir=data)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["uploaded"] == 0
+    assert json.loads(second.stdout)["assets_downloaded"] == 0
