@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -28,13 +29,15 @@ from PySide6.QtWidgets import (
 from mbv_desktop import __version__
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, SandboxControl
-from mbv_desktop.services.sync import SyncState
 from mbv_desktop.ui.panels.create_panel import CreatePanel
 from mbv_desktop.ui.panels.library_panel import LibraryPanel
 from mbv_desktop.ui.resources import icon
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.nav_rail import NavigationRail
 from mbv_desktop.ui.widgets.status_bar import AppStatusBar
+
+if TYPE_CHECKING:
+    from mbv_desktop.services.sync import SyncState
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,6 @@ from mbv_desktop.services.container import Services
 from mbv_desktop.ui.models.asset_grid_model import AssetGridModel
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.file_drops import accept_file_drag, dropped_paths
-from mbv_desktop.ui.widgets.uploads_view import UploadsView
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class LibraryPanel(QWidget):
                   context=Qt.ShortcutContext.WidgetShortcut)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Paste), self, self.paste)
 
-        self.uploads_view: UploadsView | None = None
+        self.uploads_view: Any = None  # an UploadsView, built after the first frame
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.addLayout(top)
@@ -112,6 +111,8 @@ class LibraryPanel(QWidget):
 
     def build_deferred(self) -> None:
         """After the first frame: the backups list under the grid."""
+        from mbv_desktop.ui.widgets.uploads_view import UploadsView
+
         self.uploads_view = UploadsView(self._services.uploads, self._tasks, self)
         self._layout.addWidget(self.uploads_view)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtNetwork import QNetworkInformation
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
-from mbv_desktop.services.sync import SyncState
-from mbv_desktop.services.uploads import UploadSummary
 from mbv_desktop.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:  # kept off the import path to the first frame
+    from mbv_desktop.services.sync import SyncState
+    from mbv_desktop.services.uploads import UploadSummary
 
 
 class AppStatusBar(QStatusBar):
