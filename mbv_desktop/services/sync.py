@@ -1,11 +1,12 @@
 """Sync: one pass backs up media, brings in what other machines added, and syncs drafts.
 
 Order matters: uploads first (so drafts that name a new asset find it in the bucket on the other
-machine), then assets from the bucket (so drafts that name them can be attached here), then the
-drafts themselves (services.draft_sync). While the app is open a pass runs every
-``sync.interval_s`` seconds and a few seconds after drafts change; ``mbv-desktop sync --once``
-runs one pass headless. When R2 can't be reached the pass ends early and says so; the next
-one picks up where it stopped.
+machine), then a small JSON record for each AI-made picture (services.generated_content), then
+assets from the bucket (so drafts that name them can be attached here), then the drafts
+themselves (services.draft_sync). While the app is open a pass runs every ``sync.interval_s``
+seconds and a few seconds after drafts change; ``mbv-desktop sync --once`` runs one pass
+headless. When R2 can't be reached the pass ends early and says so; the next one picks up where
+it stopped.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class SyncReport:
     upload_waiting: int = 0
     upload_failed: int = 0
     assets_downloaded: int = 0
+    generated_records: int = 0
     drafts_uploaded: int = 0
     drafts_downloaded: int = 0
     drafts_merged: int = 0
@@ -58,6 +60,7 @@ class SyncReport:
         return {
             "uploaded": self.uploaded, "upload_waiting": self.upload_waiting,
             "upload_failed": self.upload_failed, "assets_downloaded": self.assets_downloaded,
+            "generated_records": self.generated_records,
             "drafts_uploaded": self.drafts_uploaded, "drafts_downloaded": self.drafts_downloaded,
             "drafts_merged": self.drafts_merged, "conflicts": self.conflicts,
             "problems": list(self.problems), "error": self.error,
@@ -116,6 +119,7 @@ class SyncService:
     async def _pass(self, report: SyncReport) -> None:
         from mbv_desktop.services.asset_sync import AssetPuller
         from mbv_desktop.services.draft_sync import DraftSync
+        from mbv_desktop.services.generated_content import publish_generated
 
         account = sync_account(self._settings)
         before = (await self._uploads.summary()).done
@@ -126,6 +130,7 @@ class SyncService:
             report.error = summary.problem
             return
         client = await self._uploads.client()
+        report.generated_records = await publish_generated(self._worker, client, account)
         puller = AssetPuller(self._worker, client, account, self._media, self._uploads)
         pulled = await puller.pull()
         report.assets_downloaded = pulled.downloaded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,13 +59,19 @@ class AssetRepository:
             " WHERE draft_id = ?))", (draft_id, asset_id, draft_id))
 
     def recent(self, limit: int = 10_000, text: str = "") -> list[tuple[AssetRecord, str]]:
-        """Newest first, with each asset's original name; ``text`` filters by name or type."""
+        """Newest first, with each asset's original name. ``text`` filters by name, type
+        ("video", "png"), the prompt that made it, or a tag of a draft it is attached to (media
+        carry no tags of their own: they are found by the posts they belong to)."""
         like = f"%{text.strip()}%"
+        tag = unicodedata.normalize("NFC", text.strip().lstrip("#")).lower()  # as tags are kept
         return [(AssetRecord(*r[:11]), r[11]) for r in self._conn.execute(
             "SELECT id, sha256, kind, mime, ext, bytes, width, height, source, prompt,"
-            " duration_s, original_name FROM assets WHERE ? = '%%' OR original_name LIKE ?"
-            " OR mime LIKE ? OR coalesce(prompt, '') LIKE ? ORDER BY id DESC LIMIT ?",
-            (like, like, like, like, limit))]
+            " duration_s, original_name FROM assets a WHERE ? = '%%' OR original_name LIKE ?"
+            " OR mime LIKE ? OR coalesce(prompt, '') LIKE ?"
+            " OR EXISTS (SELECT 1 FROM draft_assets da JOIN draft_tags dt"
+            " ON dt.draft_id = da.draft_id WHERE da.asset_id = a.id AND dt.tag = ?)"
+            " ORDER BY id DESC LIMIT ?",
+            (like, like, like, like, tag, limit))]
 
     def for_draft(self, draft_id: int) -> list[tuple[AssetRecord, str]]:
         """The draft's media in order, with each one's original name."""

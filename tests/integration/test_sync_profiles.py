@@ -170,3 +170,21 @@ def test_the_sandbox_serves_r2_and_keeps_the_bucket_between_runs(tmp_path: Path)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["uploaded"] == 0
     assert json.loads(second.stdout)["assets_downloaded"] == 0
+
+
+def test_ai_pictures_get_a_record_of_how_they_were_made(
+        profiles: tuple[Services, Services], s3: SandboxS3, tmp_path: Path) -> None:  # noqa: F811
+    laptop, _ = profiles
+    [made] = run(laptop.library.add_files([_photo(tmp_path / "ai.png", 6)]))
+    assert made.asset is not None
+    sha = made.asset.sha256
+    run(laptop.worker.call(lambda c: c.execute(  # as GenerationService records a made image
+        "UPDATE assets SET source = 'generated', prompt = 'a coffee cart at dawn'"
+        " WHERE id = ?", (made.asset.id,))))
+    report = run(laptop.sync.sync_once())
+    assert report.generated_records == 1
+    body = s3.client().get_object(Bucket="mbv-sandbox", Key=f"generated/default/{sha}.json")
+    record = json.loads(body["Body"].read())
+    assert record["prompt"] == "a coffee cart at dawn"
+    assert record["object"] == f"default/{sha}.png" and record["contentId"] == sha
+    assert run(laptop.sync.sync_once()).generated_records == 0  # written once

@@ -180,3 +180,20 @@ def test_only_items_on_screen_get_thumbnails(window: Any, loop: Any, qtbot: Any,
     panel.grid.scrollToBottom()
     loop.run_until_complete(eventually(lambda: 59 in {
         panel.model._rows[a] for a in panel.model._asked}, timeout=10))
+
+
+def test_search_finds_media_by_the_tags_of_their_drafts(window: Any, loop: Any, qtbot: Any,
+                                                        tmp_path: Path) -> None:
+    services = window.services
+    [first, second] = loop.run_until_complete(services.library.add_files(
+        _photos(tmp_path / "tagged", 2)))
+    draft = loop.run_until_complete(services.drafting.create("Launch", tags=["launch"]))
+    loop.run_until_complete(services.library.attach(draft.id, [first.asset.id]))
+    qtbot.keySequence(window, "Ctrl+2")
+    panel = window.panels["library"]
+    loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 2))
+    panel.search.setText("#launch")
+    loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 1))
+    assert panel.model.items[0].asset.id == first.asset.id
+    panel.search.setText("image/png")
+    loop.run_until_complete(eventually(lambda: panel.model.rowCount() == 2))

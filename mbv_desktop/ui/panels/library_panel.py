@@ -63,7 +63,7 @@ class LibraryPanel(QWidget):
         self._loaded = False
 
         self.search = QLineEdit(self)
-        self.search.setPlaceholderText("Search by name, type or prompt")
+        self.search.setPlaceholderText("Search by name, type, prompt or #tag of a draft")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(lambda _t: self.refresh())
         self.add_button = QPushButton("Add files…", self)
