@@ -38,7 +38,8 @@ REQUIRED_KEYS = {
 SECRET_KEYS = {
     "openai.api_key", "workers_ai.api_token", "r2.secret_access_key", "stripe.secret_key",
     "stripe.webhook_secret", "resend.api_key", "twilio.auth_token", "ga4.api_secret",
-    "sentry.dsn",
+    "sentry.dsn", "google.client_secret", "github.client_secret", "instagram.client_secret",
+    "tiktok.client_secret",
 }  # fmt: skip
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
