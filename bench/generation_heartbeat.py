@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -53,11 +52,8 @@ async def overhead(base_url: str, n: int = 300) -> tuple[float, float]:
 
 
 def main() -> None:
-    import concurrent.futures
-
-    import qasync
-    from PySide6.QtCore import QEvent, QObject, QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QEvent, QObject
+    from qt_bench import Heartbeat, qt_loop
 
     from mbv_desktop.cli import sandbox_overrides
     from mbv_desktop.core.generation import Provider, TaskKind
@@ -65,11 +61,7 @@ def main() -> None:
     from mbv_desktop.services.container import open_services
     from mbv_desktop.ui.main_window import MainWindow
 
-    app = QApplication(sys.argv[:1])
-    app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(4))  # as app.py does
-    asyncio.set_event_loop(loop)
+    loop = qt_loop()
     with tempfile.TemporaryDirectory() as tmp:
         host = SandboxHost(Path(tmp) / "sandbox", stream_delay=0.01)
         host.start()
@@ -77,16 +69,7 @@ def main() -> None:
                                  overrides=sandbox_overrides(host.urls()))
         window = MainWindow(services, show_dialogs=False)
         window.show()
-        gaps: list[float] = []
-        last = [time.perf_counter()]
-
-        def beat() -> None:
-            now = time.perf_counter()
-            gaps.append((now - last[0]) * 1000 - 5)
-            last[0] = now
-
-        heartbeat = QTimer(interval=5)
-        heartbeat.timeout.connect(beat)
+        heartbeat = Heartbeat()
 
         paint_times: list[float] = []
 
@@ -124,7 +107,6 @@ def main() -> None:
                                                     provider=Provider.OPENAI)
             await asyncio.sleep(0.3)
             heartbeat.start()
-            last[0] = time.perf_counter()
             box.generate()  # one in the window, painted
             for view in box._views:
                 view.viewport().installEventFilter(watch)
@@ -149,8 +131,7 @@ def main() -> None:
         loop.run_until_complete(services.aclose())
         host.stop()
     print("3 generations streaming (10 ms between chunks) + 50 API calls, real window:")
-    print(f"  heartbeat (5 ms timer) longest gap: {max(gaps):.1f} ms, p99 {pct(gaps, 99):.1f} ms "
-          f"over {len(gaps)} beats (target max <= 50 ms)")
+    print(f"  {heartbeat.summary()}")
     if latencies:
         print(f"  token arrival -> painted: p50 {statistics.median(latencies):.1f} ms, "
               f"p95 {pct(latencies, 95):.1f} ms over {len(latencies)} tokens "

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -60,21 +58,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args()
 
-    import concurrent.futures
-
     import psutil
-    import qasync
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from qt_bench import Heartbeat, qt_loop
 
     from mbv_desktop.services.container import open_services
     from mbv_desktop.ui.main_window import MainWindow
 
-    app = QApplication(sys.argv[:1])
-    app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(4))  # as app.py does
-    asyncio.set_event_loop(loop)
+    loop = qt_loop()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         open_services(data_dir, env={}).close()  # creates the schema
@@ -86,16 +76,7 @@ def main() -> None:
         window.resize(1280, 800)
         window.show()
         panel = window.panels["library"]
-        gaps: list[float] = []
-        last = [time.perf_counter()]
-
-        def beat() -> None:
-            now = time.perf_counter()
-            gaps.append((now - last[0]) * 1000 - 5)
-            last[0] = now
-
-        heartbeat = QTimer(interval=5)
-        heartbeat.timeout.connect(beat)
+        heartbeat = Heartbeat()
         figures: dict[str, float] = {}
 
         async def scenario() -> None:
@@ -114,7 +95,6 @@ def main() -> None:
             figures["laid_out_ms"] = (time.perf_counter() - start) * 1000 - 100
             await window.tasks.wait_idle()
             heartbeat.start()
-            last[0] = time.perf_counter()
             start = time.perf_counter()
             while bar.value() < bar.maximum():
                 bar.setValue(bar.value() + bar.pageStep())
@@ -134,8 +114,7 @@ def main() -> None:
           f"the panel; fully laid out after {figures['laid_out_ms']:.0f} ms")
     print(f"scrolled top to bottom a page per frame in {figures['scroll_s']:.1f} s; "
           f"thumbnails asked for: {asked} of {args.count}")
-    print(f"heartbeat while scrolling: median {statistics.median(gaps):.1f} ms extra, "
-          f"longest {max(gaps):.1f} ms (target <= 50 ms); RSS {rss:.0f} MB")
+    print(f"while scrolling: {heartbeat.summary()}; RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,11 +62,6 @@ def start_s3(where: str) -> tuple[Any, subprocess.Popen[str] | None]:
     return handle, child
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
@@ -77,21 +71,13 @@ def main() -> None:
                              "it (its request handling then competes for the GIL)")
     args = parser.parse_args()
 
-    import concurrent.futures
-
-    import qasync
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from qt_bench import Heartbeat, qt_loop
 
     from mbv_desktop.cli import sandbox_overrides
     from mbv_desktop.services.container import open_services
     from mbv_desktop.ui.main_window import MainWindow
 
-    app = QApplication(sys.argv[:1])
-    app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(4))  # as app.py does
-    asyncio.set_event_loop(loop)
+    loop = qt_loop()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t = time.perf_counter()
@@ -107,16 +93,7 @@ def main() -> None:
         window.show()
         window.show_panel("library")
         panel = window.panels["library"]
-        gaps: list[float] = []
-        last = [time.perf_counter()]
-
-        def beat() -> None:
-            now = time.perf_counter()
-            gaps.append((now - last[0]) * 1000 - 5)
-            last[0] = now
-
-        heartbeat = QTimer(interval=5)
-        heartbeat.timeout.connect(beat)
+        heartbeat = Heartbeat()
         times: dict[str, float] = {}
 
         async def scenario() -> None:
@@ -124,7 +101,6 @@ def main() -> None:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.3)
             heartbeat.start()
-            last[0] = time.perf_counter()
             start = time.perf_counter()
             services.uploads.start()
             added: list[object] = []
@@ -156,8 +132,7 @@ def main() -> None:
           f"({args.count / times['import']:.0f} files/s)")
     print(f"import + upload, end to end: {times['all']:.1f} s "
           f"({args.count / times['all']:.0f} files/s)")
-    print(f"heartbeat beats: {len(gaps)}; extra gap median {statistics.median(gaps):.1f} ms, "
-          f"p99 {pct(gaps, 99):.1f} ms, longest {max(gaps):.1f} ms (target <= 50 ms)")
+    print(heartbeat.summary())
 
 
 if __name__ == "__main__":

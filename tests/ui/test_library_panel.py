@@ -4,15 +4,14 @@ explained; Ctrl+2 gets there."""
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import close_window, eventually
+from helpers import eventually, shown_window
 from PIL import Image
-from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from support.s3 import r2_env, s3, s3_server  # noqa: F401 - fixtures
 
@@ -87,19 +86,10 @@ def test_files_dropped_on_the_editor_are_attached_and_checked_per_platform(
 @pytest.fixture
 def r2_window(data_dir: Path, r2_env: dict[str, str], loop: Any) -> Iterator[Any]:  # noqa: F811
     from mbv_desktop.services.container import open_services
-    from mbv_desktop.ui.main_window import MainWindow
 
-    asyncio.set_event_loop(loop)
     services = open_services(data_dir, env=r2_env)
-    w = MainWindow(services, show_dialogs=False)
-    w.show()
-    loop.run_until_complete(eventually(lambda w=w: w.panels["library"].uploads_view is not None))
-    yield w
-    loop.run_until_complete(close_window(w))
-    w.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    del w
-    gc.collect()
+    with shown_window(services, loop) as w:
+        yield w
     services.close()
 
 
@@ -185,7 +175,7 @@ def test_only_items_on_screen_get_thumbnails(window: Any, loop: Any, qtbot: Any,
 def test_search_finds_media_by_the_tags_of_their_drafts(window: Any, loop: Any, qtbot: Any,
                                                         tmp_path: Path) -> None:
     services = window.services
-    [first, second] = loop.run_until_complete(services.library.add_files(
+    [first, _second] = loop.run_until_complete(services.library.add_files(
         _photos(tmp_path / "tagged", 2)))
     draft = loop.run_until_complete(services.drafting.create("Launch", tags=["launch"]))
     loop.run_until_complete(services.library.attach(draft.id, [first.asset.id]))

@@ -615,8 +615,8 @@ class R2Client:
             raise self._error(exc, key=key) from exc
         return _unquote_etag(resp.get("ETag", ""))
 
-    def get_bytes(self, key: str) -> tuple[bytes, str]:
-        """The object's bytes and content type; NotFound when there is none."""
+    def _get(self, key: str) -> tuple[bytes, dict[str, Any]]:
+        """GetObject: the whole body and the response's headers; NotFound when there is none."""
         _check_key(key)
         client = self._client()
         try:
@@ -628,6 +628,11 @@ class R2Client:
                 body.close()
         except Exception as exc:
             raise self._error(exc, key=key) from exc
+        return data, resp
+
+    def get_bytes(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and content type; NotFound when there is none."""
+        data, resp = self._get(key)
         return data, str(resp.get("ContentType", ""))
 
     def list_keys(self, prefix: str = "") -> list[str]:
@@ -669,17 +674,7 @@ class R2Client:
     def get_object(self, key: str) -> tuple[bytes, str]:
         """The object's bytes and the ETag (unquoted) of exactly those bytes, for a later
         ``put_small(..., if_match=etag)``; NotFound when there is none."""
-        _check_key(key)
-        client = self._client()
-        try:
-            resp = client.get_object(Bucket=self.bucket, Key=key)
-            body = resp["Body"]
-            try:
-                data = body.read()
-            finally:
-                body.close()
-        except Exception as exc:
-            raise self._error(exc, key=key) from exc
+        data, resp = self._get(key)
         return data, _unquote_etag(str(resp.get("ETag", "")))
 
     # -- multipart --
