@@ -24,6 +24,7 @@ from mbv_desktop.store.worker import StoreWorker
 
 if TYPE_CHECKING:
     from mbv_desktop.integrations.policy.metrics import MetricsRegistry
+    from mbv_desktop.services.analytics import AnalyticsService
     from mbv_desktop.services.generation import GenerationService
     from mbv_desktop.services.library import LibraryService
     from mbv_desktop.services.sandbox_control import SandboxControl
@@ -88,6 +89,12 @@ class Services:
                            self.drafting)
 
     @functools.cached_property
+    def analytics(self) -> AnalyticsService:
+        from mbv_desktop.services.analytics import AnalyticsService
+
+        return AnalyticsService(self.settings, self.secrets, self.data_dir)
+
+    @functools.cached_property
     def sandbox_control(self) -> SandboxControl | None:
         if not self.sandbox_control_url:
             return None
@@ -97,6 +104,8 @@ class Services:
 
     async def aclose(self) -> None:
         """Closes network clients; call before ``close`` while the loop still runs."""
+        if "analytics" in self.__dict__:
+            await self.analytics.aclose()
         if "sync" in self.__dict__:
             await self.sync.aclose()
         if "uploads" in self.__dict__:

@@ -157,9 +157,32 @@ V4_SYNC = """
     );
 """
 
+V5_ACCOUNTS = """
+    -- Who is signed in (role 'sign_in': Google, GitHub) and the accounts posts go to (role
+    -- 'publish': X, Instagram, TikTok). Ids, handles and status only: every token lives in the
+    -- OS keyring (refresh and long-lived tokens) or in memory (access tokens), never here.
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('sign_in', 'publish')),
+        account_id TEXT NOT NULL,
+        handle TEXT NOT NULL DEFAULT '',
+        display_name TEXT NOT NULL DEFAULT '',
+        avatar_url TEXT NOT NULL DEFAULT '',
+        email TEXT NOT NULL DEFAULT '',
+        scopes TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'needs_reconnect')),
+        expires_at TEXT,
+        connected_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (provider, account_id)
+    );
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
     V2_GENERATION,
     V3_EMBEDDINGS,
     V4_SYNC,
+    V5_ACCOUNTS,
 ]

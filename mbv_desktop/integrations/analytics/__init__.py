@@ -1,0 +1,1 @@
+"""Product analytics: Google Analytics 4 through its Measurement Protocol (:mod:`.ga4`)."""
