@@ -54,9 +54,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mbv_desktop.sandbox import openai_emulator, workers_ai_emulator
+from mbv_desktop.sandbox import ga4_emulator, openai_emulator, workers_ai_emulator
 from mbv_desktop.sandbox.common import EmulatorContext, EmulatorSpec, FaultReply
 from mbv_desktop.sandbox.faults import REQUEST_KINDS, RESPONSE_KINDS, Fault, FaultInjector
+from mbv_desktop.sandbox.oauth import facebook, github, google, tiktok, x
 from mbv_desktop.sandbox.state import SandboxState
 
 REGISTRY: tuple[EmulatorSpec, ...] = (
@@ -67,6 +68,14 @@ REGISTRY: tuple[EmulatorSpec, ...] = (
     # A "local model server" (Ollama, llama.cpp) speaks the same OpenAI-compatible API.
     EmulatorSpec("local", "/local", openai_emulator.create_app, "/v1",
                  openai_emulator.fault_reply),
+    # Sign-in and connect (OAuth 2.0 / OpenID Connect): pages and API under one base URL.
+    EmulatorSpec("google", "/google", google.create_app, "", google.fault_reply),
+    EmulatorSpec("github", "/github", github.create_app, "", github.fault_reply),
+    EmulatorSpec("x", "/x", x.create_app, "", x.fault_reply),
+    EmulatorSpec("facebook", "/facebook", facebook.create_app, "", facebook.fault_reply),
+    EmulatorSpec("tiktok", "/tiktok", tiktok.create_app, "", tiktok.fault_reply),
+    # GA4 Measurement Protocol (validates and keeps the events; GET /ga4/events lists them).
+    EmulatorSpec("ga4", "/ga4", ga4_emulator.create_app, "", ga4_emulator.fault_reply),
 )
 """Every emulator the host mounts: (name, mount prefix, app factory, base URL suffix, fault
 reply, key prefix). Add a line here to mount another one."""

@@ -67,9 +67,13 @@ def test_urls_and_lifecycle(tmp_path: Path) -> None:
         assert time.monotonic() - started < 1.0
         urls = sandbox.urls()
         port = sandbox.port
-        assert urls == {"openai": f"http://127.0.0.1:{port}/openai/v1",
-                        "workers_ai": f"http://127.0.0.1:{port}/cloudflare/client/v4",
-                        "local": f"http://127.0.0.1:{port}/local/v1"}
+        origin = f"http://127.0.0.1:{port}"
+        assert urls == {"openai": f"{origin}/openai/v1",
+                        "workers_ai": f"{origin}/cloudflare/client/v4",
+                        "local": f"{origin}/local/v1",
+                        "google": f"{origin}/google", "github": f"{origin}/github",
+                        "x": f"{origin}/x", "facebook": f"{origin}/facebook",
+                        "tiktok": f"{origin}/tiktok", "ga4": f"{origin}/ga4"}
         health = httpx.get(sandbox.control_url + "/health").json()
         assert health == {"status": "ok", "urls": urls}
         with pytest.raises(SandboxError):
