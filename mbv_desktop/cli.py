@@ -146,6 +146,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("sandbox", help="run the provider emulators alone and print their URLs")
 
+    login = sub.add_parser("login", help="sign in (google, github) or connect an account to "
+                           "publish to (x, instagram, tiktok) in the browser")
+    login.add_argument("provider", choices=["google", "github", "x", "instagram", "tiktok"])
+    login.add_argument("--no-browser", action="store_true",
+                       help="print the address to open instead of opening a browser (GitHub: "
+                            "a code to type on another device)")
+    login.add_argument("--yes", action="store_true",
+                       help="with --sandbox: answer the sandbox's consent page without a browser")
+    login.add_argument("--as", dest="demo_account", type=int, default=0, metavar="N",
+                       help="with --sandbox --yes: which demo person signs in (0-2)")
+    login.add_argument("--timeout", type=float, default=300.0,
+                       help="seconds to wait for the browser (default: %(default)s)")
+    login.add_argument("--json", action="store_true")
+    logout = sub.add_parser("logout", help="sign out or disconnect (revokes where the "
+                            "provider allows it and deletes the stored tokens)")
+    logout.add_argument("provider", choices=["google", "github", "x", "instagram", "tiktok"])
+    logout.add_argument("account", nargs="?", help="handle or id (default: every account of "
+                        "that provider)")
+    accounts = sub.add_parser("accounts", help="who is signed in and the connected accounts")
+    accounts.add_argument("--json", action="store_true")
+
     sync = sub.add_parser("sync", help="back up media and drafts to R2 and bring in what other "
                           "machines added (until Ctrl+C, or once with --once)")
     sync.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -404,6 +425,86 @@ class Cli:
                 print(f"skipped {r.source}: {r.error}", file=sys.stderr)
         return EXIT_FAILURE if any(r.error for r in results) else 0
 
+    # --- accounts --------------------------------------------------------------------------
+
+    async def login(self) -> int:
+        a = self.args
+        services = self.services()
+        if a.yes and not services.sandbox:
+            raise InvalidInput("--yes only works with --sandbox: a real provider needs you to "
+                               "agree in the browser.")
+        if a.no_browser and a.provider == "github":
+            account = await services.accounts.device_sign_in(a.provider,
+                                                             show_code=self._show_device_code)
+        else:
+            account = await services.accounts.authorize(a.provider, open_url=self._open_url,
+                                                        timeout=a.timeout)
+        if a.json:
+            _print_json(_account_json(account))
+        else:
+            what = "Signed in with" if account.role == "sign_in" else "Connected"
+            print(f"{what} {_PROVIDER_NAMES[account.provider]}: {account.label}"
+                  f" (account id {account.account_id}).")
+        return 0
+
+    async def _open_url(self, url: str) -> None:
+        a = self.args
+        if a.yes:
+            from mbv_desktop.services.sandbox_consent import answer_consent
+
+            await answer_consent(url, account=a.demo_account)
+            return
+        if a.no_browser:
+            print("Open this address in a browser on this computer to continue:", file=sys.stderr)
+            print(url, flush=True)
+            return
+        import webbrowser
+
+        if not await asyncio.to_thread(webbrowser.open, url):
+            print("No browser could be opened; open this address yourself:", file=sys.stderr)
+            print(url, flush=True)
+        else:
+            print("Continue in your browser…", file=sys.stderr, flush=True)
+
+    async def _show_device_code(self, code: Any) -> None:
+        if self.args.yes:
+            from mbv_desktop.services.sandbox_consent import answer_device_code
+
+            await answer_device_code(code.verification_uri, code.user_code,
+                                     account=self.args.demo_account)
+            return
+        print(f"On any device, open {code.verification_uri} and type the code {code.user_code}",
+              file=sys.stderr, flush=True)
+
+    async def logout(self) -> int:
+        a = self.args
+        services = self.services()
+        chosen = [acc for acc in await services.accounts.accounts()
+                  if acc.provider == a.provider and (
+                      a.account is None or a.account in (acc.account_id, acc.handle, acc.label,
+                                                         acc.email))]
+        if not chosen:
+            raise InvalidInput(f"No {_PROVIDER_NAMES[a.provider]} account"
+                               f"{' ' + a.account if a.account else ''} is connected.")
+        for account in chosen:
+            revoked = await services.accounts.disconnect(account.provider, account.account_id)
+            note = "" if revoked else " (the provider could not confirm; removed here)"
+            print(f"Removed {_PROVIDER_NAMES[account.provider]} {account.label}{note}.")
+        return 0
+
+    async def accounts(self) -> int:
+        from mbv_desktop.core.accounts import account_status
+
+        found = await self.services().accounts.accounts()
+        if self.args.json:
+            _print_json([_account_json(acc) for acc in found])
+            return 0
+        if not found:
+            print("No account yet: mbv-desktop login google|github|x|instagram|tiktok")
+        for acc in found:
+            print(f"{_PROVIDER_NAMES[acc.provider]:<10} {acc.label:<28} {account_status(acc)}")
+        return 0
+
     # --- sync ------------------------------------------------------------------------------
 
     async def sync(self) -> int:
@@ -564,6 +665,18 @@ class Cli:
         return EXIT_FAILURE if report.problems else 0
 
 
+_PROVIDER_NAMES = {"google": "Google", "github": "GitHub", "x": "X", "instagram": "Instagram",
+                   "tiktok": "TikTok"}
+
+
+def _account_json(account: Any) -> dict[str, object]:
+    return {"provider": account.provider, "role": account.role,
+            "account_id": account.account_id, "handle": account.handle,
+            "display_name": account.display_name, "email": account.email,
+            "status": account.status,
+            "expires_at": account.expires_at.isoformat() if account.expires_at else None}
+
+
 def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
     """Every configured client pointed at the sandbox, with demo credentials."""
     overrides: dict[str, object] = {"sandbox.enabled": True}
@@ -576,6 +689,30 @@ def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
                           "workers_ai.api_token": "sandbox-token"})
     if "local" in urls:  # the emulator stands in for Ollama; it serves OpenAI's model names
         overrides.update({"local_ai.base_url": urls["local"], "local_ai.model": "gpt-4o-mini"})
+    # Sign-in and connect: every provider's pages and API under its emulator's base URL, with
+    # the sandbox's demo apps (any client id starting "sandbox-", secret = id + "-secret").
+    if "google" in urls:
+        overrides.update({"google.issuer": urls["google"], "google.client_id": "sandbox-google",
+                          "google.client_secret": "sandbox-google-secret"})
+    if "github" in urls:
+        overrides.update({"github.base_url": urls["github"], "github.api_base": urls["github"],
+                          "github.client_id": "sandbox-github",
+                          "github.client_secret": "sandbox-github-secret"})
+    if "x" in urls:
+        overrides.update({"x.auth_base": urls["x"], "x.api_base": urls["x"],
+                          "x.client_id": "sandbox-x"})
+    if "facebook" in urls:
+        overrides.update({"facebook.auth_base": urls["facebook"],
+                          "facebook.graph_base": urls["facebook"],
+                          "instagram.client_id": "sandbox-facebook",
+                          "instagram.client_secret": "sandbox-facebook-secret"})
+    if "tiktok" in urls:
+        overrides.update({"tiktok.auth_base": urls["tiktok"], "tiktok.api_base": urls["tiktok"],
+                          "tiktok.client_key": "sandbox-tiktok",
+                          "tiktok.client_secret": "sandbox-tiktok-secret"})
+    if "ga4" in urls:
+        overrides.update({"ga4.endpoint": urls["ga4"] + "/mp/collect",
+                          "ga4.measurement_id": "G-SANDBOX", "ga4.api_secret": "sandbox-ga4"})
     if "r2" in urls:
         from mbv_desktop.sandbox.s3 import ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY
 
@@ -599,6 +736,12 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
         return cli.media_add
     if a.command == "sync":
         return cli.sync
+    if a.command == "login":
+        return cli.login
+    if a.command == "logout":
+        return cli.logout
+    if a.command == "accounts":
+        return cli.accounts
     if a.command == "generate":
         return cli.generate_text if a.generate_command == "text" else cli.generate_image
     if a.command == "drafts":

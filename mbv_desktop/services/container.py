@@ -24,6 +24,7 @@ from mbv_desktop.store.worker import StoreWorker
 
 if TYPE_CHECKING:
     from mbv_desktop.integrations.policy.metrics import MetricsRegistry
+    from mbv_desktop.services.accounts import AccountsService
     from mbv_desktop.services.analytics import AnalyticsService
     from mbv_desktop.services.generation import GenerationService
     from mbv_desktop.services.library import LibraryService
@@ -89,6 +90,12 @@ class Services:
                            self.drafting)
 
     @functools.cached_property
+    def accounts(self) -> AccountsService:
+        from mbv_desktop.services.accounts import AccountsService
+
+        return AccountsService(self.worker, self.settings, self.secrets, self.analytics)
+
+    @functools.cached_property
     def analytics(self) -> AnalyticsService:
         from mbv_desktop.services.analytics import AnalyticsService
 
@@ -104,6 +111,8 @@ class Services:
 
     async def aclose(self) -> None:
         """Closes network clients; call before ``close`` while the loop still runs."""
+        if "accounts" in self.__dict__:
+            await self.accounts.aclose()
         if "analytics" in self.__dict__:
             await self.analytics.aclose()
         if "sync" in self.__dict__:

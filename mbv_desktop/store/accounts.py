@@ -29,9 +29,10 @@ class AccountRecord:
 
     @property
     def label(self) -> str:
-        """How the account is shown: @handle, else the name, else the e-mail, else the id."""
+        """How the account is shown: @handle (an e-mail as it is), else the name, else the
+        e-mail, else the id."""
         if self.handle:
-            return self.handle if self.handle.startswith("@") else f"@{self.handle}"
+            return self.handle if "@" in self.handle else f"@{self.handle}"
         return self.display_name or self.email or self.account_id
 
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from mbv_desktop import __version__
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, SandboxControl
+from mbv_desktop.ui.panels.accounts_panel import AccountsPanel
 from mbv_desktop.ui.panels.create_panel import CreatePanel
 from mbv_desktop.ui.panels.library_panel import LibraryPanel
 from mbv_desktop.ui.resources import icon
@@ -53,6 +54,7 @@ class PanelSpec:
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("create", "Create", "create", CreatePanel),
     PanelSpec("library", "Library", "library", LibraryPanel),
+    PanelSpec("accounts", "Accounts", "accounts", AccountsPanel),
 )
 PANEL_NAMES = tuple(p.name for p in PANELS)
 
