@@ -101,6 +101,8 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
                          progress=False)
         services.sync.start()  # uploads and draft sync, in the background from now on
+        if interactive and not _headless():
+            window.ask_about_analytics_once()
         if options.screenshot is not None:
             window.tasks.run(take_screenshot(options.screenshot), label="Taking a screenshot",
                              progress=False)

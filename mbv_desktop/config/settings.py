@@ -145,6 +145,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Send anonymous usage events (GA4) and crash reports (Sentry).",
     ),
     SettingSpec(
+        "analytics.asked",
+        bool,
+        False,
+        "Whether the first-run question about anonymous usage events was answered.",
+    ),
+    SettingSpec(
         "sandbox.enabled", bool, False, "Point every provider at the built-in loopback emulators."
     ),
     # --- AI ---

@@ -135,6 +135,29 @@ class MainWindow(QMainWindow):
         self.tasks.run(refresh(), label="Checking backups", latest_wins="backup-status",
                        progress=False)
 
+    def ask_about_analytics_once(self) -> None:
+        """First run only: may anonymous usage events (sign-ins, features used) and crash reports
+        be sent? Off unless the creator says yes; asked once, changeable in the settings."""
+        settings = self.services.settings
+        if settings.get_bool("analytics.asked"):
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Help improve Must Be Viral",
+                          "May Must Be Viral send anonymous usage events (sign-ins and which "
+                          "features are used) and crash reports? Your drafts, media, handles "
+                          "and tokens are never sent. You can change this later with the setting "
+                          "analytics.opt_in.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+
+        def answered(button: int) -> None:
+            settings.set("analytics.opt_in",
+                         "true" if button == QMessageBox.StandardButton.Yes else "false")
+            settings.set("analytics.asked", "true")
+
+        box.finished.connect(answered)
+        box.open()  # not exec(): the event loop keeps running behind it
+        self._analytics_question = box
+
     def _attach_from_library(self, asset_ids: list[int]) -> None:
         self.create_panel.attach_assets(asset_ids)
         self.show_panel("create")

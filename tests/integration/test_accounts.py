@@ -172,3 +172,70 @@ def test_login_and_logout_from_the_command_line(tmp_path: Path) -> None:
     assert [a["provider"] for a in listed] == ["github"]
     refused = mbv("login", "x", "--yes", data_dir=data)
     assert refused.returncode == 1 and "--sandbox" in refused.stderr
+
+
+def test_a_real_token_never_reaches_a_sentry_event(profile: Services) -> None:
+    import logging
+
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    from mbv_desktop.integrations.monitoring.sentry import init_sentry
+
+    sent: list[str] = []
+
+    class Capture(Transport):
+        def capture_envelope(self, envelope: object) -> None:
+            sent.extend(json.dumps(item.payload.json, default=str)
+                        for item in envelope.items if item.payload.json)  # type: ignore[attr-defined]
+
+    async def scenario() -> tuple[str, str]:
+        account = await profile.accounts.authorize("x", open_url=answer_consent, timeout=10)
+        token = await profile.accounts.access_token("x", account.account_id)
+        grant = json.loads(await _stored(profile, "x", account.account_id) or "{}")["token"]
+        await profile.aclose()
+        return token, grant
+
+    access, refresh = run(scenario())
+    assert init_sentry("https://public@o0.ingest.sentry.invalid/1", release="test",
+                       transport=Capture)
+    try:
+        logging.getLogger("mbv_desktop.test").info("posting with %s", access)  # a breadcrumb
+        sentry_sdk.add_breadcrumb(message=f"refresh {refresh}")
+        try:
+            raise RuntimeError(f"X refused {access} (refresh {refresh})")
+        except RuntimeError:
+            sentry_sdk.capture_exception()
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init()
+    text = "".join(sent)
+    assert "X refused" in text  # the event went out...
+    assert access not in text and refresh not in text  # ...without the tokens
+
+
+def test_without_a_keyring_the_sign_in_lasts_the_session_and_writes_nothing(
+        sandbox: SandboxHost, data_dir: Path) -> None:
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    from mbv_desktop.config.secrets import SecretStore
+
+    services = open_services(data_dir, env={}, overrides=sandbox_overrides(sandbox.urls()),
+                             sandbox=True)
+    services.secrets = SecretStore(backend=NoKeyring())
+    try:
+        async def scenario() -> tuple[str, str]:
+            account = await services.accounts.authorize("x", open_url=answer_consent,
+                                                        timeout=10)
+            token = await services.accounts.access_token("x", account.account_id)
+            await services.aclose()
+            return services.secrets.mode, token
+
+        mode, token = run(scenario())
+        assert mode == "session-only"
+        for path in data_dir.rglob("*"):
+            if path.is_file() and "sandbox" not in path.parts:
+                assert token.encode() not in path.read_bytes()
+        assert not (data_dir / "secrets.json").exists()
+    finally:
+        services.close()

@@ -83,3 +83,18 @@ def test_deny_and_cancel_connect_nothing(sandbox_window: Any, loop: Any, qtbot: 
     loop.run_until_complete(eventually(lambda: panel.connect_buttons["x"].isEnabled()))
     assert "Cancelled" in panel.status.text()
     assert panel.publishing.count() == 0
+
+
+def test_the_first_run_question_about_analytics_is_asked_once(window: Any, loop: Any) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    settings = window.services.settings
+    assert settings.get_bool("analytics.opt_in") is False  # off until the creator says yes
+    window.ask_about_analytics_once()
+    box = window._analytics_question
+    assert box.isVisible() and "never sent" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert settings.get_bool("analytics.opt_in") and settings.get_bool("analytics.asked")
+    window.ask_about_analytics_once()
+    assert window._analytics_question is box  # not asked again

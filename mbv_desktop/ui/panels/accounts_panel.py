@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QShowEvent
+from PySide6.QtGui import QColor, QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SIGN_IN = (("google", "Google"), ("github", "GitHub"))
 PUBLISH = (("x", "X"), ("instagram", "Instagram"), ("tiktok", "TikTok"))
 NAMES = dict(SIGN_IN + PUBLISH)
+ATTENTION_COLOUR = "#b3261e"
 
 
 def _open_in_browser(url: str) -> None:
@@ -112,6 +113,7 @@ class AccountsPanel(QWidget):
         layout.addWidget(publish_box, 3)
         layout.addLayout(status_row)
         for view in (self.identities, self.publishing):
+            view.setSpacing(3)
             view.itemSelectionChanged.connect(self._update_buttons)
         self._update_buttons()
 
@@ -138,10 +140,16 @@ class AccountsPanel(QWidget):
                 parts = [NAMES.get(account.provider, account.provider), account.label]
                 if account.email and account.email != account.label:
                     parts.append(account.email)
-                parts.append(account_status(account, now))
+                status = account_status(account, now)
+                parts.append(status)
                 item = QListWidgetItem("  ·  ".join(parts))
+                if status != "Connected":  # needs the creator: reconnect, or soon
+                    item.setForeground(QColor(ATTENTION_COLOUR))
+                    item.setToolTip(f"{status}: select it and press Reconnect.")
                 item.setData(Qt.ItemDataRole.UserRole, account)
-                item.setToolTip(f"{NAMES.get(account.provider)} account id {account.account_id}")
+                if status == "Connected":
+                    item.setToolTip(f"{NAMES.get(account.provider)} account id "
+                                    f"{account.account_id}")
                 view.addItem(item)
         self._update_buttons()
 
