@@ -56,7 +56,13 @@ class AccountsPanel(QWidget):
         self._flow_task: int | None = None
         self._running: asyncio.Task[Any] | None = None
         self.open_url = _open_in_browser  # tests and the sandbox replace it
+        self._built = False
 
+    def build_deferred(self) -> None:
+        """Builds the panel after the window's first frame (it is not the first panel seen)."""
+        if self._built:
+            return
+        self._built = True
         self.identities = QListWidget(self)
         self.identities.setAccessibleName("Signed in")
         self.publishing = QListWidget(self)
@@ -120,6 +126,7 @@ class AccountsPanel(QWidget):
     # --- loading ---------------------------------------------------------------------------
 
     def showEvent(self, event: QShowEvent) -> None:
+        self.build_deferred()
         super().showEvent(event)
         if not self._loaded:
             self._loaded = True
