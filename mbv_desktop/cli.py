@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     logout.add_argument("account", nargs="?", help="handle or id (default: every account of "
                         "that provider)")
     accounts = sub.add_parser("accounts", help="who is signed in and the connected accounts")
+    accounts.add_argument("--check", action="store_true",
+                          help="make sure each account still works (refreshes tokens if needed)")
     accounts.add_argument("--json", action="store_true")
 
     sync = sub.add_parser("sync", help="back up media and drafts to R2 and bring in what other "
@@ -495,7 +497,12 @@ class Cli:
     async def accounts(self) -> int:
         from mbv_desktop.core.accounts import account_status
 
-        found = await self.services().accounts.accounts()
+        service = self.services().accounts
+        found = await service.accounts()
+        if self.args.check:
+            for acc in found:
+                await service.check(acc)
+            found = await service.accounts()
         if self.args.json:
             _print_json([_account_json(acc) for acc in found])
             return 0
@@ -503,7 +510,8 @@ class Cli:
             print("No account yet: mbv-desktop login google|github|x|instagram|tiktok")
         for acc in found:
             print(f"{_PROVIDER_NAMES[acc.provider]:<10} {acc.label:<28} {account_status(acc)}")
-        return 0
+        needs = [acc for acc in found if acc.status == "needs_reconnect"]
+        return EXIT_FAILURE if self.args.check and needs else 0
 
     # --- sync ------------------------------------------------------------------------------
 

@@ -202,6 +202,25 @@ class AccountsService:
             await self.mark_needs_reconnect(provider, account_id)
             raise
 
+    async def check(self, account: AccountRecord) -> str:
+        """Makes sure the account still works (refreshing its token if needed); returns its
+        status afterwards: ``ok``, ``needs_reconnect`` when the provider refused it, or
+        ``unreachable`` when the provider could not be asked (nothing is marked then)."""
+        from mbv_desktop.core.errors import ProviderError
+        from mbv_desktop.integrations.auth import NeedsReconnect
+
+        if account.status == "needs_reconnect":
+            return account.status  # never ask again until the creator reconnects
+        try:
+            await self.access_token(account.provider, account.account_id)
+        except NeedsReconnect:
+            return "needs_reconnect"
+        except ProviderError as exc:
+            log.info("accounts: could not check %s %s: %s", account.provider,
+                     account.account_id, exc)
+            return "unreachable"
+        return "ok"
+
     async def mark_needs_reconnect(self, provider: str, account_id: str) -> None:
         now = datetime.now(UTC)
         await self._worker.call(lambda c: AccountRepository(c).set_status(

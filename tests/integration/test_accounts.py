@@ -239,3 +239,34 @@ def test_without_a_keyring_the_sign_in_lasts_the_session_and_writes_nothing(
         assert not (data_dir / "secrets.json").exists()
     finally:
         services.close()
+
+
+def test_kill_9_before_the_rotated_token_is_stored_leads_to_a_clean_reconnect(
+        tmp_path: Path) -> None:
+    """A real process is killed (SIGKILL) the moment it tries to store X's rotated refresh
+    token. The next start finds the old token, X refuses it (and revokes the family): the
+    account says "needs reconnect", nothing loops, and connecting again works."""
+    import sqlite3
+
+    data = tmp_path / "killed"
+    env = {"PYTHON_KEYRING_BACKEND": "file_keyring.FileKeyring",
+           "MBV_TEST_KEYRING_FILE": str(tmp_path / "keyring.json")}
+
+    def token_requests() -> int:
+        with sqlite3.connect(data / "sandbox" / "sandbox.sqlite3") as conn:
+            return int(conn.execute("SELECT count(*) FROM requests WHERE provider = 'x'"
+                                    " AND path = '/x/2/oauth2/token'").fetchone()[0])
+
+    assert mbv("--sandbox", "login", "x", "--yes", data_dir=data, env=env).returncode == 0
+    crashed = mbv("--sandbox", "accounts", "--check", data_dir=data,
+                  env=env | {"MBV_TEST_KEYRING_KILL_ON_SET": "oauth:x:"})
+    assert crashed.returncode == -9  # killed between X's answer and the keyring write
+    assert token_requests() == 2  # the code exchange, then the refresh that rotated
+    after = mbv("--sandbox", "accounts", "--check", data_dir=data, env=env)
+    assert after.returncode == 1 and "Needs reconnect" in after.stdout, after.stderr
+    assert token_requests() == 3  # one try with the old token: refused
+    again = mbv("--sandbox", "accounts", "--check", data_dir=data, env=env)
+    assert "Needs reconnect" in again.stdout and token_requests() == 3  # no loop
+    assert mbv("--sandbox", "login", "x", "--yes", data_dir=data, env=env).returncode == 0
+    fixed = mbv("--sandbox", "accounts", "--check", data_dir=data, env=env)
+    assert fixed.returncode == 0 and "Connected" in fixed.stdout
