@@ -1,0 +1,1 @@
+"""Publishing clients for X, Instagram and TikTok (:mod:`.base` is the contract they share)."""
