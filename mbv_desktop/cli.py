@@ -165,9 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
     logout.add_argument("account", nargs="?", help="handle or id (default: every account of "
                         "that provider)")
     accounts = sub.add_parser("accounts", help="who is signed in and the connected accounts")
+    accounts.add_argument("action", nargs="?", choices=["list"], default="list",
+                          help="list (the default)")
     accounts.add_argument("--check", action="store_true",
                           help="make sure each account still works (refreshes tokens if needed)")
     accounts.add_argument("--json", action="store_true")
+
+    sched = sub.add_parser("schedule", help="schedule a draft to connected accounts")
+    sched.add_argument("draft", type=int, metavar="DRAFT_ID")
+    sched.add_argument("--to", action="append", required=True, metavar="ACCOUNT",
+                       help="account id, @handle, or a platform when only one of it is "
+                            "connected (repeat for several)")
+    sched.add_argument("--at", required=True, metavar="WHEN",
+                       help="ISO 8601 with an offset (2026-12-01T09:00+01:00), a wall-clock time "
+                            "in --zone, or now")
+    sched.add_argument("--zone", help="IANA time zone it is planned in (default: this "
+                       "computer's)")
+    sched.add_argument("--story", action="store_true", help="Instagram: post as a story")
+    sched.add_argument("--json", action="store_true")
+    posts = sub.add_parser("posts", help="scheduled and published posts")
+    posts.add_argument("action", choices=["list"])
+    posts.add_argument("--state", choices=["pending", "in_flight", "published", "failed",
+                                           "needs_attention", "cancelled"])
+    posts.add_argument("--json", action="store_true")
+    due = sub.add_parser("publish-due", help="publish every post that is due, then exit")
+    due.add_argument("--json", action="store_true")
 
     sync = sub.add_parser("sync", help="back up media and drafts to R2 and bring in what other "
                           "machines added (until Ctrl+C, or once with --once)")
@@ -513,6 +535,53 @@ class Cli:
         needs = [acc for acc in found if acc.status == "needs_reconnect"]
         return EXIT_FAILURE if self.args.check and needs else 0
 
+    # --- scheduling and publishing -----------------------------------------------------------
+
+    async def schedule(self) -> int:
+        from mbv_desktop.core.scheduling import local_zone_name, parse_when
+
+        a = self.args
+        services = self.services()
+        zone_name = a.zone or local_zone_name()
+        when = parse_when(a.at, zone_name)
+        done = await services.scheduling.schedule(a.draft, a.to, when, story=a.story)
+        if a.json:
+            _print_json({"post_id": done.post_id, "scheduled_at": when.instant.isoformat(),
+                         "time_zone": when.zone, "notes": done.notes,
+                         "targets": [_target_json(t) for t in done.targets]})
+        else:
+            for note in done.notes:
+                print(f"note: {note}", file=sys.stderr)
+            for t in done.targets:
+                print(f"Scheduled post {done.post_id} to {_PROVIDER_NAMES[t.provider]} "
+                      f"({t.post_type}) for {when.local:%Y-%m-%d %H:%M} {when.zone}.")
+        return 0
+
+    async def posts_list(self) -> int:
+        rows = await self.services().scheduling.targets(self.args.state)
+        if self.args.json:
+            _print_json([_target_json(t) for t in rows])
+            return 0
+        if not rows:
+            print("Nothing scheduled yet: mbv-desktop schedule DRAFT_ID --to ACCOUNT --at WHEN")
+        for t in rows:
+            where = t.url or t.last_error or ""
+            print(f"{t.id:>5}  {t.scheduled_at:%Y-%m-%d %H:%M}Z  "
+                  f"{_PROVIDER_NAMES.get(t.provider, t.provider):<9} {t.post_type:<8} "
+                  f"{t.state:<15} {where}")
+        return 0
+
+    async def publish_due(self) -> int:
+        report = await self.services().publishing.publish_due(limit=1000)
+        if self.args.json:
+            _print_json(report.to_json())
+        else:
+            print(f"Published {report.published}, failed {report.failed}, waiting "
+                  f"{report.delayed}, need a reconnect {report.needs_attention}.")
+            for message in report.messages:
+                print(f"problem: {message}", file=sys.stderr)
+        return EXIT_FAILURE if report.failed or report.needs_attention else 0
+
     # --- sync ------------------------------------------------------------------------------
 
     async def sync(self) -> int:
@@ -685,6 +754,15 @@ def _account_json(account: Any) -> dict[str, object]:
             "expires_at": account.expires_at.isoformat() if account.expires_at else None}
 
 
+def _target_json(t: Any) -> dict[str, object]:
+    return {"id": t.id, "post_id": t.post_id, "provider": t.provider,
+            "account_id": t.account_id, "post_type": t.post_type, "state": t.state,
+            "scheduled_at": t.scheduled_at.isoformat(), "time_zone": t.time_zone,
+            "attempts": t.attempts, "platform_post_id": t.platform_post_id, "url": t.url,
+            "last_error": t.last_error, "late": t.late,
+            "published_at": t.published_at.isoformat() if t.published_at else None}
+
+
 def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
     """Every configured client pointed at the sandbox, with demo credentials."""
     overrides: dict[str, object] = {"sandbox.enabled": True}
@@ -744,6 +822,12 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
         return cli.media_add
     if a.command == "sync":
         return cli.sync
+    if a.command == "schedule":
+        return cli.schedule
+    if a.command == "posts":
+        return cli.posts_list
+    if a.command == "publish-due":
+        return cli.publish_due
     if a.command == "login":
         return cli.login
     if a.command == "logout":

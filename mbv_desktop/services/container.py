@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from mbv_desktop.services.analytics import AnalyticsService
     from mbv_desktop.services.generation import GenerationService
     from mbv_desktop.services.library import LibraryService
+    from mbv_desktop.services.publishing import PublishingService
     from mbv_desktop.services.sandbox_control import SandboxControl
+    from mbv_desktop.services.scheduling import SchedulingService
     from mbv_desktop.services.similarity import SimilarityService
     from mbv_desktop.services.sync import SyncService
     from mbv_desktop.services.uploads import UploadQueue
@@ -90,6 +92,19 @@ class Services:
                            self.drafting)
 
     @functools.cached_property
+    def scheduling(self) -> SchedulingService:
+        from mbv_desktop.services.scheduling import SchedulingService
+
+        return SchedulingService(self.worker, self.drafting, self.library, self.accounts)
+
+    @functools.cached_property
+    def publishing(self) -> PublishingService:
+        from mbv_desktop.services.publishing import PublishingService
+
+        return PublishingService(self.worker, self.settings, self.accounts, self.library,
+                                 self.uploads, self.scheduling.events, self.analytics)
+
+    @functools.cached_property
     def accounts(self) -> AccountsService:
         from mbv_desktop.services.accounts import AccountsService
 
@@ -111,6 +126,8 @@ class Services:
 
     async def aclose(self) -> None:
         """Closes network clients; call before ``close`` while the loop still runs."""
+        if "publishing" in self.__dict__:
+            await self.publishing.aclose()
         if "accounts" in self.__dict__:
             await self.accounts.aclose()
         if "analytics" in self.__dict__:

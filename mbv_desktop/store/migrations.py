@@ -179,10 +179,82 @@ V5_ACCOUNTS = """
     );
 """
 
+V6_PUBLISHING = """
+    -- A scheduled post: a frozen copy of a draft's text and media going out at one moment.
+    -- scheduled_at is the UTC instant; time_zone and local_time are what the creator chose, so
+    -- the instant can be worked out again if the zone's rules change (09:00 stays 09:00 local).
+    CREATE TABLE posts (
+        id INTEGER PRIMARY KEY,
+        draft_id INTEGER REFERENCES drafts(id) ON DELETE SET NULL,
+        body TEXT NOT NULL,
+        media TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(media)),
+        scheduled_at TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        local_time TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        cancelled_at TEXT
+    );
+    CREATE INDEX posts_scheduled ON posts (scheduled_at);
+
+    -- The publishing outbox: one row per post per target account. It is written in the same
+    -- transaction as the post. 'progress' holds the provider-side ids made so far (uploaded media,
+    -- containers, publish ids, thread parts), committed before the next step, so a crash never
+    -- makes anything twice; 'lease_owner'/'lease_until' say which process is sending it.
+    CREATE TABLE post_targets (
+        id INTEGER PRIMARY KEY,
+        uid TEXT NOT NULL UNIQUE,
+        post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        provider TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        post_type TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN
+            ('pending', 'in_flight', 'published', 'failed', 'needs_attention', 'cancelled')),
+        due_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until TEXT,
+        check_first INTEGER NOT NULL DEFAULT 0,
+        progress TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(progress)),
+        attempt_started_at TEXT,
+        platform_post_id TEXT,
+        url TEXT,
+        last_error TEXT,
+        late INTEGER NOT NULL DEFAULT 0,
+        published_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX post_targets_due ON post_targets (state, due_at);
+    CREATE INDEX post_targets_post ON post_targets (post_id);
+
+    -- Every change of a target's state, with when and why (the UI shows this history).
+    CREATE TABLE post_events (
+        id INTEGER PRIMARY KEY,
+        target_id INTEGER NOT NULL REFERENCES post_targets(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX post_events_target ON post_events (target_id, id);
+
+    -- Recurring posting slots per account ("post in the next free slot").
+    CREATE TABLE time_slots (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        weekday INTEGER NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+        local_time TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        UNIQUE (provider, account_id, weekday, local_time)
+    );
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
     V2_GENERATION,
     V3_EMBEDDINGS,
     V4_SYNC,
     V5_ACCOUNTS,
+    V6_PUBLISHING,
 ]

@@ -630,6 +630,14 @@ class R2Client:
             raise self._error(exc, key=key) from exc
         return data, resp
 
+    def presigned_get(self, key: str, *, expires_s: int = 3600) -> str:
+        """A time-limited URL anyone can GET the object with (computed locally, no request):
+        how Instagram and TikTok fetch media they are given by URL."""
+        _check_key(key)
+        client = self._client()
+        return str(client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s))
+
     def get_bytes(self, key: str) -> tuple[bytes, str]:
         """The object's bytes and content type; NotFound when there is none."""
         data, resp = self._get(key)
