@@ -217,6 +217,21 @@ class SchedulingService:
         await self._worker.call(write)
         self.events.publish(PostsChanged((target_id,)))
 
+    async def retry(self, target_id: int) -> None:
+        """Sends a failed target (or one that needed a reconnect) again, now; the post is looked
+        up first if an earlier attempt may have reached the provider."""
+        now = datetime.now(UTC)
+
+        def write(c: object) -> None:
+            repo = PostRepository(c)  # type: ignore[arg-type]
+            row = repo.get(target_id)
+            if row.state not in ("failed", "needs_attention"):
+                raise InvalidInput("Only a failed post can be retried.")
+            repo.move(target_id, "pending", "retry asked for by you", at=now, due_at=now)
+
+        await self._worker.call(write)
+        self.events.publish(PostsChanged((target_id,)))
+
     async def targets(self, state: str | None = None) -> list[TargetRow]:
         return await self._worker.call(lambda c: PostRepository(c).targets(state), write=False)
 

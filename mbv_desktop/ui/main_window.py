@@ -32,13 +32,17 @@ from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, San
 from mbv_desktop.ui.panels.accounts_panel import AccountsPanel
 from mbv_desktop.ui.panels.create_panel import CreatePanel
 from mbv_desktop.ui.panels.library_panel import LibraryPanel
+from mbv_desktop.ui.panels.schedule_panel import SchedulePanel
 from mbv_desktop.ui.resources import icon
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.nav_rail import NavigationRail
 from mbv_desktop.ui.widgets.status_bar import AppStatusBar
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from mbv_desktop.services.sync import SyncState
+    from mbv_desktop.ui.dialogs.schedule_dialog import ScheduleDialog
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class PanelSpec:
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("create", "Create", "create", CreatePanel),
     PanelSpec("library", "Library", "library", LibraryPanel),
+    PanelSpec("schedule", "Schedule", "schedule", SchedulePanel),
     PanelSpec("accounts", "Accounts", "accounts", AccountsPanel),
 )
 PANEL_NAMES = tuple(p.name for p in PANELS)
@@ -92,6 +97,9 @@ class MainWindow(QMainWindow):
         library = self.panels["library"]
         assert isinstance(library, LibraryPanel)
         library.attach_requested.connect(self._attach_from_library)
+        schedule = self.panels["schedule"]
+        assert isinstance(schedule, SchedulePanel)
+        schedule.schedule_requested.connect(self.schedule_open_draft)
 
         central = QWidget(self)
         layout = QHBoxLayout(central)
@@ -158,6 +166,21 @@ class MainWindow(QMainWindow):
         box.open()  # not exec(): the event loop keeps running behind it
         self._analytics_question = box
 
+    def schedule_open_draft(self, at: datetime | None = None) -> ScheduleDialog | None:
+        """The Schedule dialog for the draft open in Create (Ctrl+Shift+S)."""
+        from mbv_desktop.ui.dialogs.schedule_dialog import ScheduleDialog
+
+        self.create_panel.save_now()
+        draft_id = self.create_panel.current_draft_id
+        if draft_id is None:
+            self.status.showMessage("Write or open a draft first, then schedule it.", 5000)
+            return None
+        dialog = ScheduleDialog(self.services, self.tasks, draft_id, at=at, parent=self)
+        dialog.accepted.connect(lambda: self.show_panel("schedule"))
+        dialog.open()
+        self._schedule_dialog = dialog
+        return dialog
+
     def _attach_from_library(self, asset_ids: list[int]) -> None:
         self.create_panel.attach_assets(asset_ids)
         self.show_panel("create")
@@ -196,6 +219,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(
             self._action("&New draft", self._new_draft, QKeySequence.StandardKey.New))
         file_menu.addAction(self._action("&Duplicate draft", create.duplicate_current, "Ctrl+D"))
+        file_menu.addAction(self._action("&Schedule draft…", self.schedule_open_draft,
+                                         "Ctrl+Shift+S"))
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Import drafts…", self._import_drafts))
         file_menu.addAction(self._action("&Export drafts…", self._export_drafts))

@@ -35,7 +35,7 @@ def _texts(view: Any) -> list[str]:
 
 def test_sign_in_connect_and_disconnect(sandbox_window: Any, loop: Any, qtbot: Any) -> None:
     window = sandbox_window
-    qtbot.keySequence(window, "Ctrl+3")
+    qtbot.keySequence(window, "Ctrl+4")
     assert window.current_panel == "accounts"
     panel = window.panels["accounts"]
     panel.open_url = answer_consent  # the person clicks "Allow" on the sandbox's page
@@ -62,7 +62,7 @@ def test_sign_in_connect_and_disconnect(sandbox_window: Any, loop: Any, qtbot: A
 
 def test_deny_and_cancel_connect_nothing(sandbox_window: Any, loop: Any, qtbot: Any) -> None:
     window = sandbox_window
-    qtbot.keySequence(window, "Ctrl+3")
+    qtbot.keySequence(window, "Ctrl+4")
     panel = window.panels["accounts"]
 
     async def deny(url: str) -> None:
