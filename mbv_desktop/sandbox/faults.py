@@ -14,6 +14,10 @@ the HTTP control API (``POST /_sandbox/faults``). The host applies them around e
     The TCP connection is aborted before any byte of a response is sent (``SO_LINGER`` 0, so
     the peer gets an RST); clients see a connection error ("connection reset" / "server
     disconnected without sending a response").
+``reset_after``
+    Like ``reset``, but the emulator handles the request first: whatever it did (a post
+    created, a container published) is done, and the connection is aborted when its answer
+    starts, so the client never sees it (the "maybe sent" case a create must reconcile).
 ``malformed``
     A successful answer is damaged: a JSON or binary body is cut in half (status 200 and a
     matching ``Content-Length``, so the client reads a complete but invalid body); in a
@@ -37,10 +41,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-FaultKind = Literal["429", "500", "503", "slow", "reset", "malformed", "cut_stream"]
+FaultKind = Literal["429", "500", "503", "slow", "reset", "reset_after", "malformed",
+                    "cut_stream"]
 KINDS: tuple[str, ...] = get_args(FaultKind)
-REQUEST_KINDS = frozenset({"429", "500", "503", "slow", "reset"})
-"""Kinds decided before the emulator runs."""
+REQUEST_KINDS = frozenset({"429", "500", "503", "slow", "reset", "reset_after"})
+"""Kinds decided before the emulator runs (``reset_after`` acts when its answer starts)."""
 RESPONSE_KINDS = frozenset({"malformed", "cut_stream"})
 """Kinds applied to the emulator's own successful answer."""
 

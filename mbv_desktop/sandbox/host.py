@@ -54,7 +54,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mbv_desktop.sandbox import ga4_emulator, openai_emulator, workers_ai_emulator
+from mbv_desktop.sandbox import (
+    ga4_emulator,
+    openai_emulator,
+    resend_emulator,
+    twilio_emulator,
+    workers_ai_emulator,
+)
 from mbv_desktop.sandbox.common import EmulatorContext, EmulatorSpec, FaultReply
 from mbv_desktop.sandbox.faults import REQUEST_KINDS, RESPONSE_KINDS, Fault, FaultInjector
 from mbv_desktop.sandbox.oauth import facebook, github, google, tiktok, x
@@ -76,6 +82,8 @@ REGISTRY: tuple[EmulatorSpec, ...] = (
     EmulatorSpec("tiktok", "/tiktok", tiktok.create_app, "", tiktok.fault_reply),
     # GA4 Measurement Protocol (validates and keeps the events; GET /ga4/events lists them).
     EmulatorSpec("ga4", "/ga4", ga4_emulator.create_app, "", ga4_emulator.fault_reply),
+    resend_emulator.SPEC,  # Resend at /resend: e-mail; GET /resend/_sent lists what was sent
+    twilio_emulator.SPEC,  # Twilio at /twilio: SMS; GET /twilio/_sent lists what was sent
 )
 """Every emulator the host mounts: (name, mount prefix, app factory, base URL suffix, fault
 reply, key prefix). Add a line here to mount another one."""
@@ -144,10 +152,12 @@ class _LogEntry:
 
 class _Damage:
     """Wraps ``send`` to apply a response fault (``malformed`` or ``cut_stream``) to a
-    successful answer, decided when the response starts; logs the request at that moment."""
+    successful answer, decided when the response starts, or to abort the connection then
+    (``reset_after``); logs the request at that moment."""
 
     def __init__(self, layer: _EmulatorLayer, entry: _LogEntry, paths: Sequence[str],
-                 send: Send) -> None:
+                 send: Send, reset_after: bool = False) -> None:
+        self.reset_after = reset_after
         self.layer = layer
         self.entry = entry
         self.method = entry.method
@@ -176,6 +186,12 @@ class _Damage:
 
     async def _on_start(self, message: Message) -> None:
         status = int(message["status"])
+        if self.reset_after:  # the emulator ran; its answer never reaches the client
+            self.entry.write(status)
+            self.done = True
+            if not await _reset_connection(self.send):
+                raise ConnectionResetError("sandbox fault: connection reset after the handler")
+            return
         headers = {k.lower(): v for k, v in message.get("headers", [])}
         self.streaming = headers.get(b"content-type", b"").startswith(b"text/event-stream")
         if 200 <= status < 300:
@@ -272,7 +288,9 @@ class _EmulatorLayer:
                 await self._delay(fault.delay)
             child = {**scope, "root_path": scope.get("root_path", "") + self.spec.prefix,
                      "app_root_path": scope.get("app_root_path", scope.get("root_path", ""))}
-            await self.app(child, receive, _Damage(self, entry, paths, send))
+            await self.app(child, receive, _Damage(self, entry, paths, send,
+                                                   reset_after=fault is not None
+                                                   and fault.kind == "reset_after"))
         finally:
             entry.write(None)  # no answer was started (client gone, or the app failed)
 

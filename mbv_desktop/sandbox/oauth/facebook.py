@@ -79,6 +79,7 @@ from mbv_desktop.sandbox.oauth.core import (
     secret_ok,
 )
 from mbv_desktop.sandbox.oauth.store import Grant
+from mbv_desktop.sandbox.social import instagram_api
 
 PROVIDER = "facebook"
 DEMO_CLIENT_ID = "sandbox-facebook"
@@ -446,6 +447,8 @@ class FacebookEmulator:
             Route("/{version}/me/permissions", graph(self.permissions),
                   methods=["GET", "DELETE"]),
             *self.core.shared_routes(),
+            # Instagram publishing (sandbox.social); its node route falls back to ours.
+            *instagram_api.routes(self.core, graph(self.node)),
             Route("/{version}/{node_id}", graph(self.node), methods=["GET"]),
         ], exception_handlers={HTTPException: not_found})
 

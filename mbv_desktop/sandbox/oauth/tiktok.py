@@ -80,6 +80,7 @@ from mbv_desktop.sandbox.oauth.core import (
     read_params,
     secret_ok,
 )
+from mbv_desktop.sandbox.social import tiktok_api
 
 PROVIDER = "tiktok"
 DEMO_CLIENT_KEY = "sandbox-tiktok"
@@ -280,6 +281,7 @@ class TikTokEmulator:
             Route("/v2/oauth/revoke/", self.revoke, methods=["POST"]),
             Route("/v2/user/info/", self.user_info, methods=["GET"]),
             *self.core.shared_routes(),
+            *tiktok_api.routes(self.core),  # Content Posting (sandbox.social)
         ], exception_handlers={HTTPException: not_found})
 
 

@@ -77,6 +77,7 @@ from mbv_desktop.sandbox.oauth.core import (
     read_params,
     secret_ok,
 )
+from mbv_desktop.sandbox.social import x_api
 
 PROVIDER = "x"
 DEMO_CLIENT_ID = "sandbox-x"
@@ -316,6 +317,7 @@ class XEmulator:
             Route("/2/oauth2/revoke", self.revoke, methods=["POST"]),
             Route("/2/users/me", self.users_me, methods=["GET"]),
             *self.core.shared_routes(),
+            *x_api.routes(self.core),  # posting: /2/tweets, /2/media/upload… (sandbox.social)
         ], exception_handlers={HTTPException: not_found})
 
 
