@@ -73,7 +73,8 @@ def test_urls_and_lifecycle(tmp_path: Path) -> None:
                         "local": f"{origin}/local/v1",
                         "google": f"{origin}/google", "github": f"{origin}/github",
                         "x": f"{origin}/x", "facebook": f"{origin}/facebook",
-                        "tiktok": f"{origin}/tiktok", "ga4": f"{origin}/ga4"}
+                        "tiktok": f"{origin}/tiktok", "ga4": f"{origin}/ga4",
+                        "resend": f"{origin}/resend", "twilio": f"{origin}/twilio"}
         health = httpx.get(sandbox.control_url + "/health").json()
         assert health == {"status": "ok", "urls": urls}
         with pytest.raises(SandboxError):
