@@ -796,6 +796,16 @@ def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
         overrides.update({"tiktok.auth_base": urls["tiktok"], "tiktok.api_base": urls["tiktok"],
                           "tiktok.client_key": "sandbox-tiktok",
                           "tiktok.client_secret": "sandbox-tiktok-secret"})
+    if {"x", "facebook", "tiktok"} & urls.keys():  # the emulators process media in seconds
+        overrides["publishing.poll_interval_s"] = 0.5
+    if "resend" in urls:
+        overrides.update({"resend.api_base": urls["resend"], "resend.api_key": "re_sandbox_demo",
+                          "resend.from_email": "Must Be Viral <notify@sandbox.example>"})
+    if "twilio" in urls:
+        overrides.update({"twilio.api_base": urls["twilio"],
+                          "twilio.account_sid": "AC" + "5a" * 16,
+                          "twilio.auth_token": "sandbox-twilio-token",
+                          "twilio.from_number": "+15005550006"})
     if "ga4" in urls:
         overrides.update({"ga4.endpoint": urls["ga4"] + "/mp/collect",
                           "ga4.measurement_id": "G-SANDBOX", "ga4.api_secret": "sandbox-ga4"})

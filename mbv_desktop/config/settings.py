@@ -226,6 +226,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
     _url("github.api_base", "https://api.github.com", "GitHub REST API host (user info)."),
     _s("github.client_id", "", "GitHub OAuth app client ID."),
     _secret("github.client_secret", "GitHub OAuth app secret (web flow only; not confidential)."),
+    # --- publishing ---
+    SettingSpec(
+        "publishing.concurrency",
+        int,
+        4,
+        "Posts sent at the same time (each to its own account, in due order).",
+        minimum=1,
+    ),
+    SettingSpec(
+        "publishing.poll_interval_s",
+        float,
+        2.0,
+        "Seconds between checks while a platform processes uploaded media.",
+        minimum=0.01,
+    ),
     # --- notifications ---
     _url("resend.api_base", "https://api.resend.com", "Resend API host."),
     _secret("resend.api_key", "Resend API key (re_…)."),
@@ -238,6 +253,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     _s("twilio.account_sid", "", "Twilio account SID."),
     _secret("twilio.auth_token", "Twilio auth token."),
     _s("twilio.from_number", "", "Twilio phone number SMS are sent from, E.164 form."),
+    _s("notify.email_to", "", "Address that gets publishing emails; empty is no email."),
+    SettingSpec("notify.email_published", bool, False, "Email when a post is published."),
+    SettingSpec("notify.email_problems", bool, True,
+                "Email when a post fails or an account needs reconnecting."),
+    _s("notify.sms_to", "", "Phone number (E.164) that gets an SMS when a post fails; empty is "
+       "no SMS."),
     # --- analytics and monitoring ---
     _url(
         "ga4.endpoint",

@@ -139,20 +139,22 @@ class PublishingService:
 
     def publisher(self, provider: str) -> SocialPublisher:
         if provider not in self._publishers:
+            poll = self._settings.get_float("publishing.poll_interval_s")
             if provider == "x":
                 from mbv_desktop.integrations.social.x import XPublisher
 
-                self._publishers[provider] = XPublisher(str(self._settings.get("x.api_base")))
+                self._publishers[provider] = XPublisher(str(self._settings.get("x.api_base")),
+                                                        poll_interval=poll)
             elif provider == "instagram":
                 from mbv_desktop.integrations.social.instagram import InstagramPublisher
 
                 self._publishers[provider] = InstagramPublisher(
-                    str(self._settings.get("facebook.graph_base")))
+                    str(self._settings.get("facebook.graph_base")), poll_interval=poll)
             elif provider == "tiktok":
                 from mbv_desktop.integrations.social.tiktok import TikTokPublisher
 
                 self._publishers[provider] = TikTokPublisher(
-                    str(self._settings.get("tiktok.api_base")))
+                    str(self._settings.get("tiktok.api_base")), poll_interval=poll)
             else:
                 raise InvalidInput(f"Publishing to '{provider}' is not supported.")
         return self._publishers[provider]
@@ -169,18 +171,34 @@ class PublishingService:
 
     # -- one pass --
 
-    async def publish_due(self, *, now: datetime | None = None, limit: int = 50
+    async def publish_due(self, *, now: datetime | None = None, limit: int = 200
                           ) -> PublishReport:
-        """Sends everything due now (one target at a time per pass, in due order)."""
+        """Sends everything due now, in due order: each account's posts one after another,
+        up to ``publishing.concurrency`` accounts at once."""
         report = PublishReport()
         async with self._lock:
             current = now or datetime.now(UTC)
             rows = await self._worker.call(
                 lambda c: PostRepository(c).candidates(current, limit), write=False)
+            by_account: dict[tuple[str, str], list[TargetRow]] = {}
             for row in rows:
-                claimed = await self._claim(row)
-                if claimed is not None:
-                    await self._send(claimed, report)
+                by_account.setdefault((row.provider, row.account_id), []).append(row)
+            queues = list(by_account.values())
+
+            async def worker() -> None:
+                while queues:
+                    queue = queues.pop(0)
+                    for index, row in enumerate(queue):
+                        claimed = await self._claim(row)
+                        if claimed is None:
+                            continue
+                        blocked_until = await self._send(claimed, report)
+                        if blocked_until is not None:  # the account's limit is used up
+                            await self._hold(queue[index + 1:], blocked_until, report)
+                            break
+
+            workers = max(1, self._settings.get_int("publishing.concurrency"))
+            await asyncio.gather(*(worker() for _ in range(min(workers, len(queues)))))
         return report
 
     async def _claim(self, row: TargetRow) -> TargetRow | None:
@@ -203,7 +221,19 @@ class PublishingService:
             row.id, state, reason, at=now, **fields))
         self.events.publish(PostsChanged((row.id,)))
 
-    async def _send(self, row: TargetRow, report: PublishReport) -> None:
+    async def _hold(self, rows: list[TargetRow], until: datetime, report: PublishReport
+                    ) -> None:
+        """Moves an account's other due posts behind its rate limit without asking again."""
+        for row in rows:
+            if row.state != "pending":
+                continue
+            report.delayed += 1
+            await self._move(row, "pending", f"waiting for the account's rate limit to reset at "
+                             f"{until:%H:%M:%S} UTC", due_at=until)
+
+    async def _send(self, row: TargetRow, report: PublishReport) -> datetime | None:
+        """Sends one target and records the outcome; the time the account may post again when
+        the provider said its limit is used up."""
         from mbv_desktop.integrations.auth import NeedsReconnect
 
         name = {"x": "X", "instagram": "Instagram", "tiktok": "TikTok"}.get(row.provider,
@@ -216,21 +246,21 @@ class PublishingService:
             report.needs_attention += 1
             await self._move(row, "needs_attention",
                              f"{name} needs the account reconnected before it can post")
-            return
+            return None
         except RateLimited as exc:
             wait = max(1.0, float(exc.retry_after or 60))
             due = datetime.now(UTC) + timedelta(seconds=wait)
             report.delayed += 1
             await self._move(row, "pending", f"{name} asked to wait; trying again at "
                              f"{due:%H:%M:%S} UTC", due_at=due, last_error=str(exc))
-            return
+            return due
         except ProviderUnavailable as exc:
             if row.attempts >= MAX_ATTEMPTS:
                 report.failed += 1
                 await self._move(row, "failed", f"gave up after {row.attempts} attempts: {exc}",
                                  last_error=str(exc), check_first=int(exc.maybe_sent or
                                                                        row.check_first))
-                return
+                return None
             due = datetime.now(UTC) + backoff(row.attempts)
             report.delayed += 1
             if exc.maybe_sent:
@@ -240,12 +270,12 @@ class PublishingService:
                 reason = f"{name} could not be reached; trying again at {due:%H:%M:%S} UTC"
             await self._move(row, "pending", reason, due_at=due, last_error=str(exc),
                              check_first=int(exc.maybe_sent or row.check_first))
-            return
+            return None
         except (MbvError, OSError) as exc:  # refused: retrying can't fix it
             report.failed += 1
             report.messages.append(f"{name}: {exc}")
             await self._move(row, "failed", str(exc), last_error=str(exc))
-            return
+            return None
         published_at = datetime.now(UTC)
         late = published_at - row.scheduled_at > LATE_AFTER
         found = bool(result.extra.get("found"))
@@ -261,6 +291,7 @@ class PublishingService:
         if self._analytics is not None:
             await self._analytics.track("content_publish", {"platform": row.provider,
                                                             "post_type": row.post_type})
+        return None
 
     async def _publish_once(self, publisher: SocialPublisher, row: TargetRow,
                             request: PostRequest) -> PublishResult:
