@@ -101,6 +101,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
                          progress=False)
         services.sync.start()  # uploads and draft sync, in the background from now on
+        services.publishing.start()  # due posts go out while the app runs
         if interactive and not _headless():
             window.ask_about_analytics_once()
         if options.screenshot is not None:

@@ -44,6 +44,7 @@ from mbv_desktop.core.errors import (
     RateLimited,
 )
 from mbv_desktop.core.scheduling import LATE_AFTER
+from mbv_desktop.services.events import EventHub
 from mbv_desktop.services.scheduling import PostsChanged, x_parts
 from mbv_desktop.store.posts import PostRepository, TargetRow
 from mbv_desktop.store.worker import StoreWorker
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
     )
     from mbv_desktop.services.accounts import AccountsService
     from mbv_desktop.services.analytics import AnalyticsService
-    from mbv_desktop.services.events import EventHub
     from mbv_desktop.services.library import LibraryService
     from mbv_desktop.services.uploads import UploadQueue
 
@@ -99,6 +99,17 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(1800, 30 * 2 ** max(0, attempts - 1)))
 
 
+@dataclass(frozen=True)
+class PublishOutcome:
+    """A target reached an end state (``published``, ``failed`` or ``needs_attention``):
+    what notifications (email, SMS, the tray) tell the creator about."""
+
+    target: TargetRow
+    state: str
+    reason: str
+    url: str | None = None
+
+
 @dataclass
 class PublishReport:
     published: int = 0
@@ -127,6 +138,7 @@ class PublishingService:
         self._library = library
         self._uploads = uploads
         self.events = events
+        self.outcomes: EventHub[PublishOutcome] = EventHub()
         self._analytics = analytics
         self._publishers: dict[str, SocialPublisher] = dict(publishers or {})
         self._lease = lease
@@ -220,6 +232,8 @@ class PublishingService:
         await self._worker.call(lambda c: PostRepository(c).move(
             row.id, state, reason, at=now, **fields))
         self.events.publish(PostsChanged((row.id,)))
+        if state in ("published", "failed", "needs_attention"):
+            self.outcomes.publish(PublishOutcome(row, state, reason, fields.get("url")))
 
     async def _hold(self, rows: list[TargetRow], until: datetime, report: PublishReport
                     ) -> None:
