@@ -18,6 +18,9 @@ the HTTP control API (``POST /_sandbox/faults``). The host applies them around e
     Like ``reset``, but the emulator handles the request first: whatever it did (a post
     created, a container published) is done, and the connection is aborted when its answer
     starts, so the client never sees it (the "maybe sent" case a create must reconcile).
+``slow_after``
+    The emulator handles the request first, then its answer waits ``delay`` seconds: a client
+    that gives up or dies meanwhile never learns that the post exists.
 ``malformed``
     A successful answer is damaged: a JSON or binary body is cut in half (status 200 and a
     matching ``Content-Length``, so the client reads a complete but invalid body); in a
@@ -41,11 +44,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-FaultKind = Literal["429", "500", "503", "slow", "reset", "reset_after", "malformed",
-                    "cut_stream"]
+FaultKind = Literal["429", "500", "503", "slow", "reset", "reset_after", "slow_after",
+                    "malformed", "cut_stream"]
 KINDS: tuple[str, ...] = get_args(FaultKind)
-REQUEST_KINDS = frozenset({"429", "500", "503", "slow", "reset", "reset_after"})
-"""Kinds decided before the emulator runs (``reset_after`` acts when its answer starts)."""
+REQUEST_KINDS = frozenset({"429", "500", "503", "slow", "reset", "reset_after", "slow_after"})
+"""Kinds decided before the emulator runs (``reset_after`` and ``slow_after`` act when its
+answer starts)."""
 RESPONSE_KINDS = frozenset({"malformed", "cut_stream"})
 """Kinds applied to the emulator's own successful answer."""
 

@@ -156,8 +156,9 @@ class _Damage:
     (``reset_after``); logs the request at that moment."""
 
     def __init__(self, layer: _EmulatorLayer, entry: _LogEntry, paths: Sequence[str],
-                 send: Send, reset_after: bool = False) -> None:
+                 send: Send, reset_after: bool = False, hold: float = 0.0) -> None:
         self.reset_after = reset_after
+        self.hold = hold
         self.layer = layer
         self.entry = entry
         self.method = entry.method
@@ -186,6 +187,8 @@ class _Damage:
 
     async def _on_start(self, message: Message) -> None:
         status = int(message["status"])
+        if self.hold:  # slow_after: the emulator ran; its answer is late
+            await self.layer.pause(self.hold)
         if self.reset_after:  # the emulator ran; its answer never reaches the client
             self.entry.write(status)
             self.done = True
@@ -253,7 +256,7 @@ class _EmulatorLayer:
         self.state = state
         self.stopping = stopping
 
-    async def _delay(self, seconds: float) -> None:
+    async def pause(self, seconds: float) -> None:
         """Waits ``seconds``, cut short when the host stops (so stop() stays quick)."""
         deadline = time.monotonic() + seconds
         while not self.stopping():
@@ -285,12 +288,14 @@ class _EmulatorLayer:
                 await _send_reply(send, reply)
                 return
             if fault is not None and fault.kind == "slow":
-                await self._delay(fault.delay)
+                await self.pause(fault.delay)
             child = {**scope, "root_path": scope.get("root_path", "") + self.spec.prefix,
                      "app_root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+            kind = fault.kind if fault is not None else None
+            hold = fault.delay if fault is not None and kind == "slow_after" else 0.0
             await self.app(child, receive, _Damage(self, entry, paths, send,
-                                                   reset_after=fault is not None
-                                                   and fault.kind == "reset_after"))
+                                                   reset_after=kind == "reset_after",
+                                                   hold=hold))
         finally:
             entry.write(None)  # no answer was started (client gone, or the app failed)
 

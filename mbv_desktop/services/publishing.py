@@ -269,21 +269,23 @@ class PublishingService:
                              f"{due:%H:%M:%S} UTC", due_at=due, last_error=str(exc))
             return due
         except ProviderUnavailable as exc:
-            if row.attempts >= MAX_ATTEMPTS:
+            unconfirmed = bool(exc.maybe_sent or row.check_first)
+            # Giving up is only honest when the post certainly did not go out; one that may
+            # have keeps being looked up (a read, safe to repeat) until it is known.
+            if row.attempts >= MAX_ATTEMPTS and not unconfirmed:
                 report.failed += 1
                 await self._move(row, "failed", f"gave up after {row.attempts} attempts: {exc}",
-                                 last_error=str(exc), check_first=int(exc.maybe_sent or
-                                                                       row.check_first))
+                                 last_error=str(exc))
                 return None
             due = datetime.now(UTC) + backoff(row.attempts)
             report.delayed += 1
-            if exc.maybe_sent:
+            if unconfirmed:
                 reason = (f"no answer from {name} after sending; it will look the post up "
                           "before sending anything again")
             else:
                 reason = f"{name} could not be reached; trying again at {due:%H:%M:%S} UTC"
             await self._move(row, "pending", reason, due_at=due, last_error=str(exc),
-                             check_first=int(exc.maybe_sent or row.check_first))
+                             check_first=int(unconfirmed))
             return None
         except (MbvError, OSError) as exc:  # refused: retrying can't fix it
             report.failed += 1
