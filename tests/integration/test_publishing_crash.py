@@ -29,6 +29,7 @@ from mbv_desktop.cli import sandbox_overrides
 from mbv_desktop.sandbox.faults import Fault
 from mbv_desktop.sandbox.host import SandboxHost
 from mbv_desktop.sandbox.s3 import SandboxS3
+from mbv_desktop.services.scheduling import x_parts
 
 EMULATOR = {"x": "x", "instagram": "facebook", "tiktok": "tiktok"}
 
@@ -188,3 +189,92 @@ def test_kill_9_at_each_point_of_a_send_ends_in_one_post(
     if point != "before_send":
         assert report["found_after_interruption"] == 1  # looked up, not sent again
 
+
+
+def _random_fault(rng: random.Random, provider: str, account: str) -> Fault:
+    """A fault on the posting API (not on sign-in, whose failures are tested elsewhere)."""
+    prefix = rng.choice({"x": ["/2/tweets", "/2/media", "/2/users"],
+                         "instagram": [f"/v21.0/{account}", "/v21.0/"],
+                         "tiktok": ["/v2/post/", "/video/"]}[provider])
+    kind = rng.choice(["500", "503", "429", "reset", "reset_after", "reset_after",
+                       "slow_after", "slow"])
+    return Fault(kind, path_prefix=prefix, times=rng.randint(1, 3),  # type: ignore[arg-type]
+                 retry_after=0.2 if kind == "429" else None,
+                 delay=rng.uniform(0.2, 1.5) if kind.startswith("slow") else 0.0)
+
+
+def test_200_posts_through_random_kill_9_and_faults_end_once_or_failed_with_a_reason(
+        profile: Profile, sandbox: SandboxHost, tmp_path: Path) -> None:
+    """200 posts to three platforms; publishing processes killed at random moments while the
+    platforms answer with errors, resets (before and after acting), held answers, 429s and
+    rejected media. Afterwards every post is out exactly once, or failed with its reason and
+    not out at all: zero duplicates, zero lost."""
+    rng = random.Random(int(os.environ.get("MBV_CRASH_SEED", "20261126")))
+    accounts = profile.run("connect", "x", "instagram", "tiktok")[1]
+    items, parts_of = [], {}
+    for n in range(200):
+        provider = rng.choices(["x", "instagram", "tiktok"], weights=[50, 30, 20])[0]
+        marker = f"[post {n:03d}]"
+        if provider == "x" and n % 8 == 0:  # a thread: the marker in every sentence
+            text = " ".join(f"{marker} Dawn light moves fast, so plan shot {k}." for k in range(8))
+            parts_of[marker] = len(x_parts(text))
+            assert parts_of[marker] >= 2
+        else:
+            text = f"{marker} Morning light, take {n}."
+            parts_of[marker] = 1
+        items.append({"text": text, "account": provider, "provider": provider,
+                      "media": media_for(provider, tmp_path)})
+    assert len(profile.run("schedule", spec_file(tmp_path, items))[1]) == 200
+
+    kills = 0
+    for _ in range(14):
+        sandbox.faults.clear()
+        for provider, account in accounts.items():
+            for _ in range(rng.randint(0, 2)):
+                sandbox.faults.add(EMULATOR[provider], _random_fault(rng, provider, account))
+        rejected = rng.random() < 0.3  # the platform refuses the media after upload
+        if rejected:
+            post_json(f"{sandbox.urls()['facebook']}/_social_settings",
+                      {"fail_next_containers": 1})
+            post_json(f"{sandbox.urls()['tiktok']}/_social_settings",
+                      {"fail_next_publishes": 1})
+        process = profile.start("publish")
+        try:
+            process.communicate(timeout=rng.uniform(0.5, 2.5))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=10)
+            kills += 1
+    sandbox.faults.clear()
+    for name, knob in (("facebook", "fail_next_containers"), ("tiktok", "fail_next_publishes")):
+        post_json(f"{sandbox.urls()[name]}/_social_settings", {knob: 0})
+    code, _ = profile.run("publish", timeout=240)
+    assert code == 0 and kills >= 8
+
+    rows = profile.targets()
+    assert len(rows) == 200
+    assert {r["state"] for r in rows} <= {"published", "failed"}  # nothing stuck or lost
+    seen: dict[str, list[str]] = {}
+    for provider in ("x", "instagram", "tiktok"):
+        for post in published(sandbox, provider):
+            if provider == "tiktok" and post.get("status") != "PUBLISH_COMPLETE":
+                continue
+            for marker in parts_of:
+                if marker in text_of(provider, post):
+                    seen.setdefault(marker, []).append(provider)
+    picked_up = 0
+    for row in rows:
+        marker = row["body"][:10]
+        copies = len(seen.get(marker, []))
+        if row["state"] == "published":
+            assert copies == parts_of[marker], (marker, copies, profile.reasons(row["id"]))
+            assert row["platform_post_id"] and row["url"]
+        else:
+            assert copies == 0, (marker, copies, profile.reasons(row["id"]))
+            assert row["last_error"], profile.reasons(row["id"])
+        picked_up += any("picked up after the sender stopped" in r
+                         for r in profile.reasons(row["id"]))
+    states = [r["state"] for r in rows]
+    print(f"\n200 posts: {states.count('published')} published once, {states.count('failed')} "
+          f"failed with a reason, {kills} kill -9, {picked_up} picked up after a kill")
+    assert picked_up >= 3  # the kills did land in the middle of sends

@@ -94,6 +94,8 @@ async def _publish(services: Any) -> dict[str, object]:
         rows = await services.scheduling.targets()
         if all(r.state not in ("pending", "in_flight") for r in rows):
             return dict(report.to_json())
+        if not report.published:
+            await asyncio.sleep(0.05)  # e.g. a paused provider: let its pause run out
 
 
 async def _main(services: Any, mode: str, args: list[str]) -> object:

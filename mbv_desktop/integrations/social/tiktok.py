@@ -219,7 +219,8 @@ class TikTokPublisher:
                    progress: Mapping[str, Any]) -> PublishResult | None:
         """The post, from the checkpointed ``publish_id``; ``None`` without one (TikTok has no
         lookup by caption for apps it has not audited, and nothing is published without this
-        attempt's upload) or when TikTok says the attempt failed."""
+        attempt's upload), when TikTok says the attempt failed, or while it is still uploading
+        or processing (``publish`` with the same progress resumes it)."""
         _video(request)
         state = load_progress(progress)
         publish_id = id_of(state.get("publish_id"))
@@ -227,13 +228,11 @@ class TikTokPublisher:
             return None
         data = await self._fetch_status(token, publish_id)
         status = text_of(data.get("status")) or ""
-        if status == "FAILED":
-            return None
         if status in _DONE:
             return self._result(request, publish_id, state, data)
-        raise noted(self._client, ProviderUnavailable(
-            "TikTok is still processing the video; the app will check again.",
-            provider=PROVIDER, maybe_sent=True, retry_after=30.0))
+        # FAILED, or still uploading or processing: nothing is out yet, and publish() with
+        # this progress carries on from where TikTok says it got (or starts again if FAILED).
+        return None
 
     # --- steps -----------------------------------------------------------------------------------
 
