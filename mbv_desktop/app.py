@@ -102,6 +102,8 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
                          progress=False)
         services.sync.start()  # uploads and draft sync, in the background from now on
         services.publishing.start()  # due posts go out while the app runs
+        if interactive:
+            window.install_tray()  # where the desktop has one: publishing goes on in the tray
         if interactive and not _headless():
             window.ask_about_analytics_once()
         if options.screenshot is not None:

@@ -190,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     posts.add_argument("--json", action="store_true")
     due = sub.add_parser("publish-due", help="publish every post that is due, then exit")
     due.add_argument("--json", action="store_true")
+    timer = sub.add_parser("timer", help="a per-user OS timer that runs publish-due every 5 "
+                           "minutes, so posts go out while the app is closed")
+    t_sub = timer.add_subparsers(dest="timer_command", metavar="install|remove|status",
+                                 required=True)
+    for name, text in (("install", "install (or update) the timer for this profile and turn "
+                        "it on"),
+                       ("remove", "turn the timer off and remove it"),
+                       ("status", "whether the timer is installed and on")):
+        t_sub.add_parser(name, help=text).add_argument("--json", action="store_true")
 
     sync = sub.add_parser("sync", help="back up media and drafts to R2 and bring in what other "
                           "machines added (until Ctrl+C, or once with --once)")
@@ -582,6 +591,31 @@ class Cli:
                 print(f"problem: {message}", file=sys.stderr)
         return EXIT_FAILURE if report.failed or report.needs_attention else 0
 
+    async def timer(self) -> int:
+        """``timer install|remove|status``: needs no database, only the data dir."""
+        from mbv_desktop.services.publish_timer import PublishTimer
+
+        action = self.args.timer_command
+        if action == "install" and self.args.sandbox:
+            raise InvalidInput("The timer publishes with your live accounts; install it "
+                               "without --sandbox.")
+        timer = PublishTimer(self.data_dir, env=self.env)
+        report = await {"install": timer.install, "remove": timer.remove,
+                        "status": timer.status}[action]()
+        if self.args.json:
+            _print_json(report.to_json())
+        else:
+            print(report.message)
+            for path in report.files:
+                print(f"  {path}")
+            if report.next_run:
+                print(f"Next run: {report.next_run}")
+            if report.last_run:
+                print(f"Last run: {report.last_run}"
+                      + (f" ({report.last_result})" if report.last_result else ""))
+            print(report.note)
+        return 0 if report.complete else EXIT_FAILURE
+
     # --- sync ------------------------------------------------------------------------------
 
     async def sync(self) -> int:
@@ -838,6 +872,8 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
         return cli.posts_list
     if a.command == "publish-due":
         return cli.publish_due
+    if a.command == "timer":
+        return cli.timer
     if a.command == "login":
         return cli.login
     if a.command == "logout":

@@ -119,6 +119,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         choices=("system", "light", "dark"),
     ),
     SettingSpec(
+        "app.close_to_tray",
+        bool,
+        True,
+        "Closing the window keeps the app in the system tray, publishing (where there is a tray).",
+    ),
+    SettingSpec(
         "drafts.autosave_ms",
         int,
         400,

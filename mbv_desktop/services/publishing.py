@@ -42,6 +42,7 @@ from mbv_desktop.core.errors import (
     MbvError,
     ProviderUnavailable,
     RateLimited,
+    SecretStoreError,
 )
 from mbv_desktop.core.scheduling import LATE_AFTER
 from mbv_desktop.services.events import EventHub
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=5)
 LOOP_INTERVAL_S = 30.0
+KEYRING_WAIT = timedelta(minutes=5)
 
 
 def owner_id() -> str:
@@ -286,6 +288,12 @@ class PublishingService:
                 reason = f"{name} could not be reached; trying again at {due:%H:%M:%S} UTC"
             await self._move(row, "pending", reason, due_at=due, last_error=str(exc),
                              check_first=int(unconfirmed))
+            return None
+        except SecretStoreError as exc:  # a locked keyring: nothing was sent; wait for it
+            due = datetime.now(UTC) + KEYRING_WAIT
+            report.delayed += 1
+            await self._move(row, "pending", f"the sign-in couldn't be read ({exc}); trying "
+                             f"again at {due:%H:%M:%S} UTC", due_at=due, last_error=str(exc))
             return None
         except (MbvError, OSError) as exc:  # refused: retrying can't fix it
             report.failed += 1

@@ -41,8 +41,11 @@ from mbv_desktop.ui.widgets.status_bar import AppStatusBar
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from mbv_desktop.services.publish_timer import PublishTimer
     from mbv_desktop.services.sync import SyncState
+    from mbv_desktop.ui.dialogs.publish_timer_dialog import PublishTimerDialog
     from mbv_desktop.ui.dialogs.schedule_dialog import ScheduleDialog
+    from mbv_desktop.ui.tray import TrayController
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,8 @@ class MainWindow(QMainWindow):
                                 QSettings.Format.IniFormat)
         self._closing = False
         self._ready_to_close = False
+        self._quitting = False  # Quit asked for: closing must not hide to the tray
+        self.tray: TrayController | None = None  # see install_tray
         self._remember_state = remember_state
 
         self.rail = NavigationRail(self)
@@ -221,11 +226,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._action("&Duplicate draft", create.duplicate_current, "Ctrl+D"))
         file_menu.addAction(self._action("&Schedule draft…", self.schedule_open_draft,
                                          "Ctrl+Shift+S"))
+        file_menu.addAction(self._action("&Publish while the app is closed…",
+                                         self.open_publish_timer_dialog))
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Import drafts…", self._import_drafts))
         file_menu.addAction(self._action("&Export drafts…", self._export_drafts))
         file_menu.addSeparator()
-        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+        file_menu.addAction(self._action("&Quit", self.quit_app, QKeySequence.StandardKey.Quit))
 
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(self._action("&Find drafts", self._find, QKeySequence.StandardKey.Find))
@@ -258,6 +265,18 @@ class MainWindow(QMainWindow):
         self.tasks.run(control.add_fault(provider, preset), label="Setting a sandbox fault",
                        on_success=lambda _r: self.status.showMessage(
                            f"Sandbox: {preset.label.lower()} ({provider}).", 8000))
+
+    def open_publish_timer_dialog(self, timer: PublishTimer | None = None
+                                  ) -> PublishTimerDialog:
+        """Publish while the app is closed: the OS timer that runs publish-due."""
+        from mbv_desktop.services.publish_timer import PublishTimer
+        from mbv_desktop.ui.dialogs.publish_timer_dialog import PublishTimerDialog
+
+        dialog = PublishTimerDialog(timer or PublishTimer(self.services.data_dir), self.tasks,
+                                    sandbox=self.services.sandbox, parent=self)
+        dialog.open()
+        self._publish_timer_dialog = dialog
+        return dialog
 
     def _new_draft(self) -> None:
         self.show_panel("create")
@@ -324,12 +343,45 @@ class MainWindow(QMainWindow):
         self._state.setValue("panel", self.current_panel)
         self._state.sync()
 
+    # --- the tray ------------------------------------------------------------------------------
+
+    def install_tray(self) -> TrayController | None:
+        """The tray icon, where the desktop has a tray; called after the first frame."""
+        if self.tray is None:
+            from mbv_desktop.ui.tray import create_tray
+
+            self.tray = create_tray(self, self.services, self.tasks)
+        return self.tray
+
+    def prepare_to_quit(self) -> None:
+        """The next close quits (Quit, logging out) instead of hiding to the tray."""
+        self._quitting = True
+
+    def quit_app(self) -> None:
+        self.prepare_to_quit()
+        self.close()
+
+    def _hides_to_tray(self) -> bool:
+        if self.tray is None:
+            return False
+        from mbv_desktop.ui.tray import close_to_tray_enabled, hides_on_close
+
+        return hides_on_close(has_tray=True, quitting=self._quitting or self._closing,
+                              close_to_tray=close_to_tray_enabled(self.services.settings))
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._ready_to_close:
             event.accept()
             self.closed.emit()
             return
         event.ignore()
+        if self._hides_to_tray():
+            assert self.tray is not None
+            self._save_state()
+            self.create_panel.save_now()
+            self.hide()
+            self.tray.hidden_to_tray()
+            return
         if self._closing:
             return
         self._closing = True

@@ -359,3 +359,36 @@ def test_a_post_due_while_the_computer_slept_goes_out_on_wake_marked_late(
 
     rows = asyncio.run(scenario())
     assert rows[0].state == "published" and rows[0].late == 1
+
+
+def test_a_locked_keyring_holds_the_post_back_instead_of_failing_it(
+        profile: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer runs while the session's keyring is locked: nothing can be sent without the
+    sign-in, so the post waits (not failed) and goes out once the keyring opens."""
+    import keyring
+    from keyring.errors import KeyringLocked
+
+    backend = keyring.get_keyring()
+
+    def locked(service: str, username: str) -> str | None:
+        raise KeyringLocked("the collection is locked")
+
+    async def scenario() -> tuple[Any, list[Any], list[Any]]:
+        try:
+            await connect(profile, "x")
+            await schedule_text(profile, "Waiting for the keyring", "x")
+            await profile.accounts.aclose()
+            profile.accounts._tokens = None  # as in a fresh process: no token in memory
+            with monkeypatch.context() as patch:
+                patch.setattr(backend, "get_password", locked)
+                report = await profile.publishing.publish_due()
+            assert report.delayed == 1 and report.failed == 0
+            held = await profile.scheduling.targets()
+            await profile.publishing.publish_due(now=datetime.now(UTC) + timedelta(minutes=6))
+            return report, held, await profile.scheduling.targets()
+        finally:
+            await profile.aclose()
+
+    _, held, after = asyncio.run(scenario())
+    assert held[0].state == "pending" and "keyring" in (held[0].last_error or "").lower()
+    assert after[0].state == "published"
