@@ -581,12 +581,17 @@ class Cli:
         return 0
 
     async def publish_due(self) -> int:
-        report = await self.services().publishing.publish_due(limit=1000)
+        services = self.services()
+        report = await services.publishing.publish_due(limit=1000)
+        notified = await services.notifications.drain()  # the emails and texts it caused
         if self.args.json:
-            _print_json(report.to_json())
+            _print_json(report.to_json() | {"notifications": notified.to_json()})
         else:
             print(f"Published {report.published}, failed {report.failed}, waiting "
                   f"{report.delayed}, need a reconnect {report.needs_attention}.")
+            if notified.sent or notified.failed or notified.unknown:
+                print(f"Notifications: {notified.sent} sent, {notified.failed} failed, "
+                      f"{notified.unknown} unknown.")
             for message in report.messages:
                 print(f"problem: {message}", file=sys.stderr)
         return EXIT_FAILURE if report.failed or report.needs_attention else 0

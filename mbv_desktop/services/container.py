@@ -28,11 +28,13 @@ if TYPE_CHECKING:
     from mbv_desktop.services.analytics import AnalyticsService
     from mbv_desktop.services.generation import GenerationService
     from mbv_desktop.services.library import LibraryService
+    from mbv_desktop.services.notifications import NotificationService
     from mbv_desktop.services.publishing import PublishingService
     from mbv_desktop.services.sandbox_control import SandboxControl
     from mbv_desktop.services.scheduling import SchedulingService
     from mbv_desktop.services.similarity import SimilarityService
     from mbv_desktop.services.sync import SyncService
+    from mbv_desktop.services.time_slots import TimeSlotsService
     from mbv_desktop.services.uploads import UploadQueue
 
 log = logging.getLogger(__name__)
@@ -98,11 +100,27 @@ class Services:
         return SchedulingService(self.worker, self.drafting, self.library, self.accounts)
 
     @functools.cached_property
+    def time_slots(self) -> TimeSlotsService:
+        from mbv_desktop.services.time_slots import TimeSlotsService
+
+        return TimeSlotsService(self.worker, self.drafting, self.scheduling)
+
+    @functools.cached_property
     def publishing(self) -> PublishingService:
         from mbv_desktop.services.publishing import PublishingService
 
-        return PublishingService(self.worker, self.settings, self.accounts, self.library,
-                                 self.uploads, self.scheduling.events, self.analytics)
+        publishing = PublishingService(self.worker, self.settings, self.accounts, self.library,
+                                       self.uploads, self.scheduling.events, self.analytics)
+        # Always attached: the listener does nothing until the creator opts in, so turning
+        # notifications on in the settings works without a restart.
+        self.notifications.attach(publishing)
+        return publishing
+
+    @functools.cached_property
+    def notifications(self) -> NotificationService:
+        from mbv_desktop.services.notifications import NotificationService
+
+        return NotificationService(self.worker, self.settings, self.secrets, self.metrics)
 
     @functools.cached_property
     def accounts(self) -> AccountsService:
@@ -128,6 +146,8 @@ class Services:
         """Closes network clients; call before ``close`` while the loop still runs."""
         if "publishing" in self.__dict__:
             await self.publishing.aclose()
+        if "notifications" in self.__dict__:  # after publishing: its last outcomes get sent
+            await self.notifications.aclose()
         if "accounts" in self.__dict__:
             await self.accounts.aclose()
         if "analytics" in self.__dict__:

@@ -184,18 +184,21 @@ class SchedulingService:
             from mbv_desktop.core.drafts import format_time
 
             conn = c
+            repo = PostRepository(c)  # type: ignore[arg-type]
+            mine = [r for r in repo.targets_of_post(post_id) if r.state != "cancelled"]
+            if any(r.state != "pending" for r in mine):
+                raise InvalidInput("This post can't be moved: it is being sent or has gone "
+                                   "out to at least one account.")
             conn.execute(  # type: ignore[attr-defined]
                 "UPDATE posts SET scheduled_at = ?, time_zone = ?, local_time = ?,"
                 " updated_at = ? WHERE id = ?",
                 (format_time(planned.instant), zone_name, local.isoformat(timespec="minutes"),
                  format_time(now), post_id))
-            repo = PostRepository(c)  # type: ignore[arg-type]
             moved = []
-            for row in repo.targets("pending"):
-                if row.post_id == post_id:
-                    repo.move(row.id, "pending", f"moved to {local:%Y-%m-%d %H:%M} {zone_name}",
-                              at=now, due_at=planned.instant)
-                    moved.append(row.id)
+            for row in mine:
+                repo.move(row.id, "pending", f"moved to {local:%Y-%m-%d %H:%M} {zone_name}",
+                          at=now, due_at=planned.instant)
+                moved.append(row.id)
             return moved
 
         moved = await self._worker.call(write)

@@ -250,6 +250,39 @@ V6_PUBLISHING = """
     );
 """
 
+V7_NOTIFICATIONS = """
+    -- The notifications outbox: one row per e-mail (Resend) or SMS (Twilio) to the creator.
+    -- 'key' is made once when the row is written and is the e-mail's Idempotency-Key, so a
+    -- retry after a crash or a lost answer never sends a second e-mail (Resend keeps keys 24 h).
+    -- Twilio takes no key: an SMS row goes to 'unknown' before it is sent and is never sent
+    -- again once it may have reached Twilio. 'maybe_sent' records that an attempt may have
+    -- reached the provider; 'provider_id' is Resend's e-mail id or Twilio's message SID.
+    -- Addresses and texts only: no key or token is ever stored here.
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        channel TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+        kind TEXT NOT NULL,
+        target_id INTEGER REFERENCES post_targets(id) ON DELETE SET NULL,
+        recipient TEXT NOT NULL,
+        subject TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL,
+        html TEXT,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'sent', 'failed', 'unknown')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        maybe_sent INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        provider_id TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
+    CREATE INDEX notifications_target ON notifications (target_id);
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
     V2_GENERATION,
@@ -257,4 +290,5 @@ MIGRATIONS: list[str] = [
     V4_SYNC,
     V5_ACCOUNTS,
     V6_PUBLISHING,
+    V7_NOTIFICATIONS,
 ]

@@ -192,6 +192,10 @@ class PostRepository:
                                       (state, limit))
         return [_row(r) for r in rows]
 
+    def targets_of_post(self, post_id: int) -> list[TargetRow]:
+        return [_row(r) for r in self._conn.execute(_SELECT + " WHERE t.post_id = ? ORDER BY t.id",
+                                                    (post_id,))]
+
     def events(self, target_id: int) -> list[PostEvent]:
         return [PostEvent(parse_time(a), f, t, r) for a, f, t, r in self._conn.execute(
             "SELECT at, from_state, to_state, reason FROM post_events WHERE target_id = ?"

@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +57,9 @@ class ScheduleDialog(QDialog):
                                                                      microsecond=0)
         self.when.setDateTime(QDateTime(QDate(start.year, start.month, start.day),
                                         QTime(start.hour, start.minute)))
+        self.next_free_button = QPushButton("Next &free slot", self)
+        self.next_free_button.setToolTip("The chosen accounts' next time slot with no post yet")
+        self.next_free_button.clicked.connect(self._next_free)
         self.story = QCheckBox("Instagram: post as a story", self)
         self.problems = QLabel(self)
         self.problems.setWordWrap(True)
@@ -71,7 +76,10 @@ class ScheduleDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Post to", self.accounts_area)
-        form.addRow("When", self.when)
+        when_row = QHBoxLayout()
+        when_row.addWidget(self.when, 1)
+        when_row.addWidget(self.next_free_button)
+        form.addRow("When", when_row)
         form.addRow("Time zone", self.zone)
         form.addRow("", self.story)
         layout = QVBoxLayout(self)
@@ -94,6 +102,7 @@ class ScheduleDialog(QDialog):
         for account in publishing:
             box = QCheckBox(f"{names.get(account.provider)}  {account.label}", self)
             box.setProperty("account_id", account.account_id)
+            box.setProperty("provider", account.provider)
             box.toggled.connect(lambda *_: self._recheck())
             self.account_boxes[account.account_id] = box
             self.accounts_area.addWidget(box)
@@ -109,6 +118,25 @@ class ScheduleDialog(QDialog):
 
     def chosen(self) -> list[str]:
         return [k for k, box in self.account_boxes.items() if box.isChecked()]
+
+    def _next_free(self) -> None:
+        chosen = [(str(self.account_boxes[a].property("provider")), a) for a in self.chosen()]
+        if not chosen:
+            self.problems.setText("Choose at least one account.")
+            return
+        self._tasks.run(self._services.time_slots.next_free_for(chosen),
+                        label="Finding a free time slot", progress=False,
+                        on_success=self._show_free)
+
+    def _show_free(self, planned: Any) -> None:
+        if planned is None:
+            self.problems.setText("These accounts have no free time slot in the next weeks; "
+                                  "add slots with Time slots… in the Schedule panel.")
+            return
+        local = planned.local
+        self.zone.setCurrentText(planned.zone)
+        self.when.setDateTime(QDateTime(QDate(local.year, local.month, local.day),
+                                        QTime(local.hour, local.minute)))
 
     def planned(self) -> Any:
         chosen = self.when.dateTime()
