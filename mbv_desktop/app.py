@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import os
 import sys
@@ -33,6 +34,13 @@ def _headless() -> bool:
                 or sys.platform in ("win32", "darwin"))
 
 
+def _preload() -> None:
+    from mbv_desktop.core import platforms
+
+    platforms.preload()
+    gc.freeze()  # as the window does after its first frame: long-lived, out of the GC's walk
+
+
 def run_window(options: WindowOptions, services_factory: object) -> int:
     """Opens the window and runs until it is closed; returns the process exit code.
 
@@ -48,7 +56,6 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
 
     from mbv_desktop import APP_NAME, __version__
     from mbv_desktop.config.instance_lock import InstanceLock
-    from mbv_desktop.core import platforms
     from mbv_desktop.ui.main_window import PANEL_NAMES, MainWindow
     from mbv_desktop.ui.resources import icon
     from mbv_desktop.ui.theme import apply_theme
@@ -97,7 +104,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
     def after_first_paint() -> None:
         nonlocal exit_code
         # Off the path to the first window: the X counter's rules take ~300 ms to import.
-        threading.Thread(target=platforms.preload, name="mbv-preload", daemon=True).start()
+        threading.Thread(target=_preload, name="mbv-preload", daemon=True).start()
         window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
                          progress=False)
         services.sync.start()  # uploads and draft sync, in the background from now on

@@ -226,11 +226,24 @@ class ProviderClient:
     def http(self) -> httpx.AsyncClient:
         """The underlying httpx client, created on first use."""
         if self._http is None:
-            if self._closed:
-                raise RuntimeError(f"the {self.name} client is closed")
-            self._http = httpx.AsyncClient(base_url=self._base_url, headers=self._headers,
-                                           transport=self._transport, timeout=self.policy.timeout)
+            self._http = self._new_http()
         return self._http
+
+    def _new_http(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise RuntimeError(f"the {self.name} client is closed")
+        return httpx.AsyncClient(base_url=self._base_url, headers=self._headers,
+                                 transport=self._transport, timeout=self.policy.timeout)
+
+    async def _ready(self) -> None:
+        """Makes the httpx client on a worker thread: loading the CA certificates for its TLS
+        context takes ~100 ms, which would stall the GUI thread (the event loop's)."""
+        if self._http is None:
+            made = await asyncio.to_thread(self._new_http)
+            if self._http is None:
+                self._http = made
+            else:  # another caller made one meanwhile
+                await made.aclose()
 
     @property
     def clock(self) -> Clock:
@@ -273,6 +286,7 @@ class ProviderClient:
         added to the provider's metrics when the call succeeds.
         """
         safe = self.is_safe(method, idempotent, idempotency_key)
+        await self._ready()
         send, check = self._sender(method, url, idempotency_key, allow_statuses, httpx_kwargs,
                                    stream=False)
         return await self._execute(send, check, classify_exception, safe=safe,
@@ -293,6 +307,7 @@ class ProviderClient:
         exit. Latency in the metrics is the time to the response headers.
         """
         safe = self.is_safe(method, idempotent, idempotency_key)
+        await self._ready()
         send, check = self._sender(method, url, idempotency_key, allow_statuses, httpx_kwargs,
                                    stream=True)
         response = await self._execute(send, check, classify_exception, safe=safe,

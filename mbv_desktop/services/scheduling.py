@@ -235,8 +235,10 @@ class SchedulingService:
         await self._worker.call(write)
         self.events.publish(PostsChanged((target_id,)))
 
-    async def targets(self, state: str | None = None) -> list[TargetRow]:
-        return await self._worker.call(lambda c: PostRepository(c).targets(state), write=False)
+    async def targets(self, state: str | None = None, limit: int = 1000) -> list[TargetRow]:
+        """The latest ``limit`` targets (by scheduled time), optionally in one state."""
+        return await self._worker.call(lambda c: PostRepository(c).targets(state, limit),
+                                       write=False)
 
     async def history(self, target_id: int) -> list[PostEvent]:
         return await self._worker.call(lambda c: PostRepository(c).events(target_id),

@@ -8,6 +8,7 @@ running work, then closes for real, so text typed just before closing is never l
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from mbv_desktop.ui.tray import TrayController
 
 log = logging.getLogger(__name__)
+
+GC_THRESHOLDS = (5000, 20, 100)  # Python's defaults are (700, 10, 10)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,12 @@ class MainWindow(QMainWindow):
         self.services.uploads.events.subscribe(lambda _e: self._refresh_backup_status())
         self.services.sync.events.subscribe(self._on_sync_state)
         self._refresh_backup_status()
+        # Everything made so far (modules, widgets, services) lives as long as the app: move it
+        # out of the garbage collector's sight. A full collection walks every tracked object,
+        # and with start-up's left in, one took ~70 ms of the GUI thread while publishing; and
+        # collect less often (publishing 1,000 posts made 23 full collections of 50-65 ms).
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
     def _on_sync_state(self, state: SyncState) -> None:
         self._sync_state = state

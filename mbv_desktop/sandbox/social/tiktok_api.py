@@ -142,7 +142,8 @@ class TikTokSettings(Tunables):
     processing_delay: seconds from the last chunk (or from init, for PULL_FROM_URL) to the
     final status. moderation_delay: extra seconds before a public post's id appears.
     min_chunk_size / max_chunk_size: the chunk rules (5 MiB / 64 MiB).
-    init_limit / status_limit per rate_window seconds per token (6 / 30 per 60 s).
+    init_limit / status_limit / creator_info_limit per rate_window seconds per token (6 / 30 /
+    20 per 60 s).
     upload_ttl: seconds an upload URL works. fail_next_publishes: the next N publishes end
     FAILED with ``fail_reason``.
     """
@@ -153,6 +154,7 @@ class TikTokSettings(Tunables):
     max_chunk_size: int = 64 * MIB
     init_limit: int = 6
     status_limit: int = 30
+    creator_info_limit: int = 20
     rate_window: float = 60.0
     upload_ttl: float = 3600.0
     fail_next_publishes: int = 0
@@ -197,7 +199,7 @@ class TikTokPosting:
     async def creator_info(self, request: Request) -> Response:
         """``POST /v2/post/publish/creator_info/query/``."""
         token, account = self._auth(request, ("video.publish",))
-        self._rate(f"creator:{token}", 20)
+        self._rate(f"creator:{token}", self.settings.creator_info_limit)
         creator = self._creator(account)
         return ok({"creator_avatar_url": avatar_url(request, account.username),
                    "creator_username": account.username, "creator_nickname": account.name,

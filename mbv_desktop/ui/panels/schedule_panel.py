@@ -12,6 +12,7 @@ Time slots…, Publish due now. Everything runs through the task runner; nothing
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections.abc import Callable
@@ -81,6 +82,7 @@ class Loaded:
     accounts: list[Any]
     slots: list[Any]
     drafts: list[Any]
+    entries: list[Any]  # the calendar's, made off the GUI thread
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class SchedulePanel(QWidget):
         self._built = False
         self._loaded = False
         self._stale = False
+        self._queue_stale = True
         self._calendars = False
         self._follow: int | None = None
         self.rows: list[Any] = []
@@ -145,7 +148,7 @@ class SchedulePanel(QWidget):
         self.tabs.addTab(self.month_tab, "&Month")
         self.tabs.addTab(self.week_tab, "&Week")
         self.tabs.addTab(self.queue, "&Queue")
-        self.tabs.currentChanged.connect(lambda _i: self._selected_changed())
+        self.tabs.currentChanged.connect(lambda _i: self._tab_changed())
         self.history = QPlainTextEdit(self)
         self.history.setReadOnly(True)
         self.history.setAccessibleName("History")
@@ -305,7 +308,10 @@ class SchedulePanel(QWidget):
         drafts = [d for d in found.first_page
                   if d.id not in waiting and d.title != EMPTY_TITLE
                   and d.state not in (DraftState.ARCHIVED, DraftState.PUBLISHED)]
-        return Loaded(rows, accounts, slots, drafts[:DRAFT_LIMIT])
+        # Labels, tooltips and local times for 1,000 posts take tens of ms of pure Python:
+        # on a worker thread, the GUI thread keeps getting its turns.
+        entries = await asyncio.to_thread(build_entries, rows, accounts)
+        return Loaded(rows, accounts, slots, drafts[:DRAFT_LIMIT], entries)
 
     # -- showing --
 
@@ -313,8 +319,10 @@ class SchedulePanel(QWidget):
         selected = self._current()
         self.rows = loaded.rows
         self.accounts = loaded.accounts
-        self._fill_queue(selected)
-        entries = build_entries(loaded.rows, loaded.accounts)
+        self._queue_stale = True
+        if self.tabs.currentWidget() is self.queue:
+            self._fill_queue(selected)
+        entries = loaded.entries
         labels = {(a.provider, a.account_id): f"{NAMES.get(a.provider, a.provider)} {a.label}"
                   for a in loaded.accounts}
         self.week.set_slots(loaded.slots, lambda s: labels.get((s.provider, s.account_id),
@@ -331,9 +339,17 @@ class SchedulePanel(QWidget):
         self._selected_changed()
         self._enable_bulk()
 
+    def _tab_changed(self) -> None:
+        if self.tabs.currentWidget() is self.queue and self._queue_stale:
+            self._fill_queue(self._current())
+        self._selected_changed()
+
     def _fill_queue(self, selected: Any) -> None:
+        """The queue's rows; only while it is the tab shown (else on showing it)."""
+        self._queue_stale = False
         self.queue.blockSignals(True)
         self.queue.clear()
+        items = []
         for row in self.rows:
             when = _local(row.scheduled_at)
             detail = row.url or row.last_error or ""
@@ -348,9 +364,13 @@ class SchedulePanel(QWidget):
             colour = STATE_COLOUR.get(row.state)
             if colour:
                 item.setForeground(3, QColor(colour))
-            self.queue.addTopLevelItem(item)
-            if selected is not None and row.id == selected.id:
-                self.queue.setCurrentItem(item)
+            items.append(item)
+        self.queue.addTopLevelItems(items)
+        if selected is not None:
+            for item in items:
+                if item.data(0, Qt.ItemDataRole.UserRole) == selected.id:
+                    self.queue.setCurrentItem(item)
+                    break
         self.queue.blockSignals(False)
 
     def _fill_accounts(self, accounts: list[Any]) -> None:

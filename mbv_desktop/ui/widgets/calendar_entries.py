@@ -7,6 +7,7 @@ No widgets here: the week and month grids paint these.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ class Entry:
     planned: datetime  # its wall-clock time in ``zone`` (what an undo puts back)
     target_ids: tuple[int, ...]
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
         platforms = "·".join(SHORT.get(p, p) for p in self.providers)
         mark = "⚠ " if self.problems else ""

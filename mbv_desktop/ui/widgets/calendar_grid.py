@@ -56,6 +56,7 @@ from mbv_desktop.ui.widgets.calendar_entries import (
 
 Cell = tuple[int, int]
 CHIP_GAP = 2
+CELL_TEXT_LIMIT = 12  # posts named in a cell's text and tooltip
 
 
 class CalendarGrid(QTableWidget):
@@ -153,9 +154,14 @@ class CalendarGrid(QTableWidget):
         self.update_marks()
         self.clearContents()
         for (row, column), entries in self.cells.items():
-            # The text is what assistive technology reads; the delegate paints the chips.
-            item = QTableWidgetItem("\n".join(e.label for e in entries))
-            item.setToolTip("\n\n".join(e.tooltip for e in entries))
+            # The text is what assistive technology reads; the delegate paints the chips. A
+            # day with hundreds of posts lists the first few (the chips and Space reach all).
+            more = len(entries) - CELL_TEXT_LIMIT
+            tail = [f"and {more} more"] if more > 0 else []
+            item = QTableWidgetItem("\n".join(
+                [*(e.label for e in entries[:CELL_TEXT_LIMIT]), *tail]))
+            item.setToolTip("\n\n".join(
+                [*(e.tooltip for e in entries[:CELL_TEXT_LIMIT]), *tail]))
             self.setItem(row, column, item)
         for (row, column), marks in self.marks.items():
             existing = self.item(row, column)
