@@ -350,13 +350,15 @@ class SchedulePanel(QWidget):
         self.queue.blockSignals(True)
         self.queue.clear()
         items = []
+        handles = {(a.provider, a.account_id): a.label for a in self.accounts}
         for row in self.rows:
             when = _local(row.scheduled_at)
             detail = row.url or row.last_error or ""
             if row.late and row.state == "published":
                 detail = f"(late) {detail}"
+            handle = handles.get((row.provider, row.account_id), row.account_id)
             item = QTreeWidgetItem([f"{when:%a %d %b %H:%M}",
-                                    f"{NAMES.get(row.provider, row.provider)} {row.account_id}",
+                                    f"{NAMES.get(row.provider, row.provider)} {handle}",
                                     row.post_type, STATE_TEXT.get(row.state, row.state),
                                     detail])
             item.setData(0, Qt.ItemDataRole.UserRole, row.id)
