@@ -260,8 +260,8 @@ class PublishingService:
             result = await self._publish_once(publisher, row, request)
         except NeedsReconnect:
             report.needs_attention += 1
-            await self._move(row, "needs_attention",
-                             f"{name} needs the account reconnected before it can post")
+            reason = f"{name} needs the account reconnected before it can post"
+            await self._move(row, "needs_attention", reason, last_error=reason)
             return None
         except RateLimited as exc:
             wait = max(1.0, float(exc.retry_after or 60))

@@ -253,7 +253,9 @@ def test_200_posts_through_random_kill_9_and_faults_end_once_or_failed_with_a_re
 
     rows = profile.targets()
     assert len(rows) == 200
-    assert {r["state"] for r in rows} <= {"published", "failed"}  # nothing stuck or lost
+    # Nothing stuck or lost. "needs_attention": a kill landed between X's answer to a refresh
+    # and the keyring write of the rotated token, so X revoked the grant (as it should).
+    assert {r["state"] for r in rows} <= {"published", "failed", "needs_attention"}
     seen: dict[str, list[str]] = {}
     for provider in ("x", "instagram", "tiktok"):
         for post in published(sandbox, provider):
@@ -276,5 +278,6 @@ def test_200_posts_through_random_kill_9_and_faults_end_once_or_failed_with_a_re
                          for r in profile.reasons(row["id"]))
     states = [r["state"] for r in rows]
     print(f"\n200 posts: {states.count('published')} published once, {states.count('failed')} "
-          f"failed with a reason, {kills} kill -9, {picked_up} picked up after a kill")
+          f"failed and {states.count('needs_attention')} needing a reconnect, each with its "
+          f"reason; {kills} kill -9, {picked_up} picked up after a kill")
     assert picked_up >= 3  # the kills did land in the middle of sends
