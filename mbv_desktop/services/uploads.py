@@ -379,8 +379,12 @@ class UploadQueue:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # it had died already; closing must still finish
+                log.info("uploads: the background queue had stopped: %r", exc)
 
     async def _run_forever(self) -> None:
         while True:
