@@ -106,7 +106,7 @@ def main() -> None:
 
     from qt_bench import Heartbeat, qt_loop
 
-    from mbv_desktop.app import _preload
+    from mbv_desktop.app import preload_after_first_paint
     from mbv_desktop.cli import sandbox_overrides
     from mbv_desktop.core.scheduling import parse_when
     from mbv_desktop.integrations.http import ProviderClient
@@ -151,11 +151,11 @@ def main() -> None:
                 await services.scheduling.schedule(draft.id, [provider], when)
 
         async def use_x_gate(limit: tuple[int, float] | None) -> None:
-            old = services.publishing.publisher("x")
-            services.publishing._publishers["x"] = XPublisher(
+            old = services.publishing.use_publisher("x", XPublisher(
                 urls["x"], poll_interval=0.1,
-                client=ProviderClient(replace(x_policy(), rate_limit=limit)))
-            await old.aclose()
+                client=ProviderClient(replace(x_policy(), rate_limit=limit))))
+            if old is not None:
+                await old.aclose()
 
         async def wait_settled(total: int) -> float:
             start = last_note = time.perf_counter()
@@ -200,7 +200,7 @@ def main() -> None:
             figures["schedule_s"] = time.perf_counter() - started
             window.show_panel("schedule")
             await window.tasks.wait_idle()
-            await asyncio.to_thread(_preload)  # what the app does after its first paint
+            await asyncio.to_thread(preload_after_first_paint)  # as the app does
             heartbeat.start()
             services.publishing.start()
             figures["publish_s"] = await wait_settled(n)

@@ -34,7 +34,7 @@ def _headless() -> bool:
                 or sys.platform in ("win32", "darwin"))
 
 
-def _preload() -> None:
+def preload_after_first_paint() -> None:
     from mbv_desktop.core import platforms
 
     platforms.preload()
@@ -104,7 +104,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
     def after_first_paint() -> None:
         nonlocal exit_code
         # Off the path to the first window: the X counter's rules take ~300 ms to import.
-        threading.Thread(target=_preload, name="mbv-preload", daemon=True).start()
+        threading.Thread(target=preload_after_first_paint, name="mbv-preload", daemon=True).start()
         window.tasks.run(services.drafting.purge_old_deleted(), label="Tidying up",
                          progress=False)
         services.sync.start()  # uploads and draft sync, in the background from now on

@@ -120,6 +120,15 @@ class Platform(enum.StrEnum):
         )
 
 
+def platform_label(provider: str) -> str:
+    """The name people know a publishing platform by ("X", "Instagram", "TikTok"); an unknown
+    provider key is shown as it is."""
+    try:
+        return Platform(provider).label
+    except ValueError:
+        return provider
+
+
 _LABELS: dict[Platform, str] = {
     Platform.X: "X",
     Platform.INSTAGRAM: "Instagram",

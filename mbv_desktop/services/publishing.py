@@ -44,6 +44,7 @@ from mbv_desktop.core.errors import (
     RateLimited,
     SecretStoreError,
 )
+from mbv_desktop.core.platforms import platform_label
 from mbv_desktop.core.scheduling import LATE_AFTER
 from mbv_desktop.services.events import EventHub
 from mbv_desktop.services.scheduling import PostsChanged, x_parts
@@ -173,6 +174,14 @@ class PublishingService:
                 raise InvalidInput(f"Publishing to '{provider}' is not supported.")
         return self._publishers[provider]
 
+    def use_publisher(self, provider: str, publisher: SocialPublisher
+                      ) -> SocialPublisher | None:
+        """Sends ``provider``'s posts through ``publisher`` from now on (benches and tools
+        with their own limits); returns the one it replaces, for the caller to close."""
+        old = self._publishers.get(provider)
+        self._publishers[provider] = publisher
+        return old
+
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is not None:
@@ -252,8 +261,7 @@ class PublishingService:
         the provider said its limit is used up."""
         from mbv_desktop.integrations.auth import NeedsReconnect
 
-        name = {"x": "X", "instagram": "Instagram", "tiktok": "TikTok"}.get(row.provider,
-                                                                            row.provider)
+        name = platform_label(row.provider)
         try:
             request = await self._request(row)
             publisher = self.publisher(row.provider)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mbv_desktop.core.errors import InvalidInput
-from mbv_desktop.core.platforms import Platform
+from mbv_desktop.core.platforms import Platform, platform_label
 from mbv_desktop.core.scheduling import PlannedTime, plan_instant
 from mbv_desktop.services.events import EventHub
 from mbv_desktop.store.posts import PostEvent, PostRepository, TargetRow
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from mbv_desktop.services.library import LibraryItem, LibraryService
     from mbv_desktop.store.accounts import AccountRecord
 
-PLATFORM_NAMES = {"x": "X", "instagram": "Instagram", "tiktok": "TikTok"}
 STORY = "story"
 
 
@@ -76,7 +75,7 @@ def problems_for(account: AccountRecord, post_type: str, text: str,
     from mbv_desktop.core.media_rules import PostType, check_media
     from mbv_desktop.core.platforms import check_text
 
-    name = PLATFORM_NAMES.get(account.provider, account.provider)
+    name = platform_label(account.provider)
     problems: list[str] = []
     if account.status != "ok":
         problems.append(f"{name} {account.label} needs to be reconnected (Accounts panel).")
@@ -126,7 +125,7 @@ class SchedulingService:
             return by_platform[0]
         if len(by_platform) > 1:
             handles = ", ".join(a.label for a in by_platform)
-            raise InvalidInput(f"Several {PLATFORM_NAMES.get(wanted, wanted)} accounts are "
+            raise InvalidInput(f"Several {platform_label(wanted)} accounts are "
                                f"connected ({handles}); name one.")
         raise InvalidInput(f"No connected account matches '{ref}'; connect it in the Accounts "
                            "panel or with mbv-desktop login.")

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from mbv_desktop.services.scheduling import PLATFORM_NAMES
+from mbv_desktop.core.platforms import platform_label
 from mbv_desktop.ui.resources import icon
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def _snippet(body: str) -> str:
 def outcome_message(outcome: PublishOutcome) -> TrayMessage | None:
     """What the tray says about a post that reached an end state (None: nothing to say)."""
     target = outcome.target
-    name = PLATFORM_NAMES.get(target.provider, target.provider)
+    name = platform_label(target.provider)
     snippet = _snippet(target.body)
     quoted = f"“{snippet}”" if snippet else f"Your {target.post_type}"
     if outcome.state == "published":

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -41,6 +41,8 @@ from mbv_desktop.services.publishing import PublishOutcome
 from mbv_desktop.services.sandbox_consent import answer_consent
 from mbv_desktop.store.notifications import NotificationRepository
 from mbv_desktop.store.posts import TargetRow
+
+T = TypeVar("T")
 
 EMAIL = "creator@studio.example"
 PHONE = "+14155550123"
@@ -91,6 +93,21 @@ async def announce(services: Services, state: str, reason: str, url: str | None 
     return outcome
 
 
+def run_in(services: Services, scenario: Callable[[], Awaitable[T]]) -> T:
+    """Runs ``scenario`` in its own event loop, then closes the profile (its network clients
+    belong to that loop)."""
+    async def inside() -> T:
+        try:
+            return await scenario()
+        finally:
+            await services.aclose()
+
+    try:
+        return asyncio.run(inside())
+    finally:
+        services.close()
+
+
 def by_channel(rows: list[NotificationRecord]) -> dict[str, NotificationRecord]:
     return {r.channel: r for r in rows}
 
@@ -106,19 +123,13 @@ def test_published_and_failed_posts_on_the_x_emulator_email_and_text_the_creator
                                            "notify.sms_to": PHONE})
 
     async def scenario() -> tuple[list[TargetRow], list[NotificationRecord]]:
-        try:
-            await target(services, POST, "now")
-            await target(services, POST, (datetime.now(UTC) + timedelta(minutes=1)).isoformat())
-            await services.publishing.publish_due(now=datetime.now(UTC) + timedelta(hours=1))
-            await services.notifications.drain()
-            return await services.scheduling.targets(), await services.notifications.rows()
-        finally:
-            await services.aclose()
+        await target(services, POST, "now")
+        await target(services, POST, (datetime.now(UTC) + timedelta(minutes=1)).isoformat())
+        await services.publishing.publish_due(now=datetime.now(UTC) + timedelta(hours=1))
+        await services.notifications.drain()
+        return await services.scheduling.targets(), await services.notifications.rows()
 
-    try:
-        targets, rows = asyncio.run(scenario())
-    finally:
-        services.close()
+    targets, rows = run_in(services, scenario)
     states = {t.state: t for t in targets}
     assert set(states) == {"published", "failed"}
     published, failed = states["published"], states["failed"]
@@ -154,17 +165,11 @@ def test_a_published_post_is_emailed_only_when_opted_in(data_dir: Path,
     services = profile(data_dir, sandbox, {"notify.email_to": EMAIL, "notify.sms_to": PHONE})
 
     async def scenario() -> list[NotificationRecord]:
-        try:
-            await announce(services, "published", "published", "https://x.com/i/status/1")
-            await services.notifications.drain()
-            return await services.notifications.rows()
-        finally:
-            await services.aclose()
+        await announce(services, "published", "published", "https://x.com/i/status/1")
+        await services.notifications.drain()
+        return await services.notifications.rows()
 
-    try:
-        rows = asyncio.run(scenario())
-    finally:
-        services.close()
+    rows = run_in(services, scenario)
     assert rows == []  # notify.email_published is off by default; SMS is for problems only
     assert sandbox.request_count("resend") == sandbox.request_count("twilio") == 0
 
@@ -174,19 +179,13 @@ def test_a_failure_sends_an_email_and_a_text_message(data_dir: Path,
     services = profile(data_dir, sandbox, {"notify.email_to": EMAIL, "notify.sms_to": PHONE})
 
     async def scenario() -> tuple[PublishOutcome, list[NotificationRecord]]:
-        try:
-            outcome = await announce(services, "failed",
-                                     "X rejected the request: the video is too long.")
-            report = await services.notifications.drain()
-            assert report.failed == report.unknown == report.waiting == 0
-            return outcome, await services.notifications.rows()
-        finally:
-            await services.aclose()
+        outcome = await announce(services, "failed",
+                                 "X rejected the request: the video is too long.")
+        report = await services.notifications.drain()
+        assert report.failed == report.unknown == report.waiting == 0
+        return outcome, await services.notifications.rows()
 
-    try:
-        outcome, rows = asyncio.run(scenario())
-    finally:
-        services.close()
+    outcome, rows = run_in(services, scenario)
     rows_by = by_channel(rows)
     assert set(rows_by) == {"email", "sms"}
     assert all(r.state == "sent" and r.attempts == 1 for r in rows)
@@ -214,18 +213,12 @@ def test_needs_attention_asks_to_reconnect_the_account(data_dir: Path,
     services = profile(data_dir, sandbox, {"notify.email_to": EMAIL})
 
     async def scenario() -> list[NotificationRecord]:
-        try:
-            await announce(services, "needs_attention",
-                           "X needs the account reconnected before it can post")
-            await services.notifications.drain()
-            return await services.notifications.rows()
-        finally:
-            await services.aclose()
+        await announce(services, "needs_attention",
+                       "X needs the account reconnected before it can post")
+        await services.notifications.drain()
+        return await services.notifications.rows()
 
-    try:
-        (row,) = asyncio.run(scenario())
-    finally:
-        services.close()
+    (row,) = run_in(services, scenario)
     assert row.channel == "email" and row.state == "sent" and row.kind == "needs_attention"
     (email,) = sent(sandbox, "resend")
     assert email["subject"].startswith("Reconnect X (@")
@@ -281,20 +274,14 @@ def test_the_same_outcome_twice_makes_one_email(data_dir: Path, sandbox: Sandbox
     services = profile(data_dir, sandbox, {"notify.email_to": EMAIL})
 
     async def scenario() -> list[NotificationRecord]:
-        try:
-            outcome = await announce(services, "failed", "X rejected the request.")
-            services.publishing.outcomes.publish(outcome)
-            await services.notifications.drain()
-            services.publishing.outcomes.publish(outcome)  # after it was sent, too
-            await services.notifications.drain()
-            return await services.notifications.rows()
-        finally:
-            await services.aclose()
+        outcome = await announce(services, "failed", "X rejected the request.")
+        services.publishing.outcomes.publish(outcome)
+        await services.notifications.drain()
+        services.publishing.outcomes.publish(outcome)  # after it was sent, too
+        await services.notifications.drain()
+        return await services.notifications.rows()
 
-    try:
-        (row,) = asyncio.run(scenario())
-    finally:
-        services.close()
+    (row,) = run_in(services, scenario)
     assert row.state == "sent" and row.attempts == 1
     assert len(sent(sandbox, "resend")) == 1
     assert posts_to(sandbox, "/resend/emails") == 1
@@ -305,21 +292,15 @@ def test_the_background_sender_sends_without_being_asked(data_dir: Path,
     services = profile(data_dir, sandbox, {"notify.email_to": EMAIL, "notify.sms_to": PHONE})
 
     async def scenario() -> list[NotificationRecord]:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            for _ in range(100):
-                rows = await services.notifications.rows()
-                if len(rows) == 2 and all(r.state == "sent" for r in rows):
-                    return rows
-                await asyncio.sleep(0.05)
-            return await services.notifications.rows()
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        for _ in range(100):
+            rows = await services.notifications.rows()
+            if len(rows) == 2 and all(r.state == "sent" for r in rows):
+                return rows
+            await asyncio.sleep(0.05)
+        return await services.notifications.rows()
 
-    try:
-        rows = asyncio.run(scenario())
-    finally:
-        services.close()
+    rows = run_in(services, scenario)
     assert sorted(r.state for r in rows) == ["sent", "sent"]
     assert len(sent(sandbox, "resend")) == len(sent(sandbox, "twilio")) == 1
 
@@ -341,21 +322,15 @@ def test_rows_left_pending_by_an_earlier_run_are_sent_when_publishing_starts(
     services = profile(data_dir, sandbox, settings)
 
     async def scenario() -> list[NotificationRecord]:
-        try:
-            services.publishing  # noqa: B018 - attaching in a running loop resumes the outbox
-            for _ in range(100):
-                rows = await services.notifications.rows()
-                if rows and rows[0].state == "sent":
-                    break
-                await asyncio.sleep(0.05)
-            return await services.notifications.rows()
-        finally:
-            await services.aclose()
+        services.publishing  # noqa: B018 - attaching in a running loop resumes the outbox
+        for _ in range(100):
+            rows = await services.notifications.rows()
+            if rows and rows[0].state == "sent":
+                break
+            await asyncio.sleep(0.05)
+        return await services.notifications.rows()
 
-    try:
-        (row,) = asyncio.run(scenario())
-    finally:
-        services.close()
+    (row,) = run_in(services, scenario)
     assert row.state == "sent"
     (email,) = sent(sandbox, "resend")
     assert email["subject"] == "Left over" and email["idempotency_key"] == "mbv-notify-left-over"
@@ -371,20 +346,14 @@ def test_an_email_whose_answer_was_lost_is_retried_with_its_key_and_sent_once(
                                        times=3))
 
     async def scenario() -> tuple[NotificationRecord, NotificationRecord]:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            await services.notifications.drain()
-            (first,) = await services.notifications.rows()
-            await services.notifications.drain()
-            (second,) = await services.notifications.rows()
-            return first, second
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        await services.notifications.drain()
+        (first,) = await services.notifications.rows()
+        await services.notifications.drain()
+        (second,) = await services.notifications.rows()
+        return first, second
 
-    try:
-        first, second = asyncio.run(scenario())
-    finally:
-        services.close()
+    first, second = run_in(services, scenario)
     assert first.state == "pending" and first.maybe_sent and first.next_attempt_at is not None
     assert first.last_error and "Resend" in first.last_error
     assert second.state == "sent" and second.attempts == 2
@@ -403,17 +372,11 @@ def test_a_lost_answer_within_one_call_is_retried_by_the_client_and_sent_once(
     sandbox.faults.add("resend", Fault("reset_after", path_prefix="/emails", method="POST"))
 
     async def scenario() -> list[NotificationRecord]:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            await services.notifications.drain()
-            return await services.notifications.rows()
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        await services.notifications.drain()
+        return await services.notifications.rows()
 
-    try:
-        (row,) = asyncio.run(scenario())
-    finally:
-        services.close()
+    (row,) = run_in(services, scenario)
     (email,) = sent(sandbox, "resend")
     assert row.state == "sent" and row.provider_id == email["id"] and row.attempts == 1
     assert posts_to(sandbox, "/resend/emails") == 2
@@ -426,22 +389,16 @@ def test_an_unconfirmed_email_is_not_resent_once_resend_forgets_its_key(
                                        times=3))
 
     async def scenario() -> NotificationRecord:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            await services.notifications.drain()
-            (row,) = await services.notifications.rows()
-            later = row.created_at + RETRY_WINDOW + timedelta(minutes=1)
-            report = await services.notifications.drain(now=later)
-            assert report.unknown == 1
-            (row,) = await services.notifications.rows()
-            return row
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        await services.notifications.drain()
+        (row,) = await services.notifications.rows()
+        later = row.created_at + RETRY_WINDOW + timedelta(minutes=1)
+        report = await services.notifications.drain(now=later)
+        assert report.unknown == 1
+        (row,) = await services.notifications.rows()
+        return row
 
-    try:
-        row = asyncio.run(scenario())
-    finally:
-        services.close()
+    row = run_in(services, scenario)
     assert row.state == "unknown" and row.last_error and "not sent again" in row.last_error
     assert posts_to(sandbox, "/resend/emails") == 3  # nothing after the window
     assert len(sent(sandbox, "resend")) == 1
@@ -454,20 +411,14 @@ def test_a_text_message_whose_answer_was_lost_is_never_sent_again(
                                        method="POST"))
 
     async def scenario() -> NotificationRecord:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            await services.notifications.drain()
-            await services.notifications.drain()
-            await services.notifications.drain(now=datetime.now(UTC) + timedelta(hours=2))
-            (row,) = await services.notifications.rows()
-            return row
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        await services.notifications.drain()
+        await services.notifications.drain()
+        await services.notifications.drain(now=datetime.now(UTC) + timedelta(hours=2))
+        (row,) = await services.notifications.rows()
+        return row
 
-    try:
-        row = asyncio.run(scenario())
-    finally:
-        services.close()
+    row = run_in(services, scenario)
     assert row.state == "unknown" and row.attempts == 1 and row.provider_id is None
     assert row.last_error and "not sent again" in row.last_error
     assert posts_to(sandbox, TWILIO_MESSAGES) == 1
@@ -482,20 +433,14 @@ def test_a_text_message_twilio_certainly_did_not_take_is_sent_later(
                                        retry_after=120))
 
     async def scenario() -> tuple[NotificationRecord, NotificationRecord]:
-        try:
-            await announce(services, "needs_attention", "X needs the account reconnected")
-            await services.notifications.drain()
-            (first,) = await services.notifications.rows()
-            await services.notifications.drain()
-            (second,) = await services.notifications.rows()
-            return first, second
-        finally:
-            await services.aclose()
+        await announce(services, "needs_attention", "X needs the account reconnected")
+        await services.notifications.drain()
+        (first,) = await services.notifications.rows()
+        await services.notifications.drain()
+        (second,) = await services.notifications.rows()
+        return first, second
 
-    try:
-        first, second = asyncio.run(scenario())
-    finally:
-        services.close()
+    first, second = run_in(services, scenario)
     assert first.state == "pending" and not first.maybe_sent
     assert first.next_attempt_at is not None
     assert first.next_attempt_at - first.updated_at >= timedelta(seconds=119)
@@ -513,20 +458,14 @@ def test_a_wrong_resend_key_fails_the_email_with_a_sentence(data_dir: Path,
                                            "resend.api_key": "re_invalid"})
 
     async def scenario() -> NotificationRecord:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            report = await services.notifications.drain()
-            assert report.failed == 1
-            await services.notifications.drain()  # not tried again
-            (row,) = await services.notifications.rows()
-            return row
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        report = await services.notifications.drain()
+        assert report.failed == 1
+        await services.notifications.drain()  # not tried again
+        (row,) = await services.notifications.rows()
+        return row
 
-    try:
-        row = asyncio.run(scenario())
-    finally:
-        services.close()
+    row = run_in(services, scenario)
     assert row.state == "failed" and row.attempts == 1
     assert row.last_error == ("Resend did not accept the API key; check resend.api_key in the "
                               "settings (a Resend key starts with re_ and needs sending access).")
@@ -543,17 +482,11 @@ def test_missing_credentials_fail_the_row_naming_the_setting(
                                            setting: ""})
 
     async def scenario() -> dict[str, NotificationRecord]:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            await services.notifications.drain()
-            return by_channel(await services.notifications.rows())
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        await services.notifications.drain()
+        return by_channel(await services.notifications.rows())
 
-    try:
-        rows = asyncio.run(scenario())
-    finally:
-        services.close()
+    rows = run_in(services, scenario)
     broken = rows[channel]
     assert broken.state == "failed" and broken.attempts == 0
     assert broken.last_error and setting in broken.last_error
@@ -570,19 +503,13 @@ def test_a_resend_key_kept_in_the_keyring_is_used(data_dir: Path,
     services = profile(data_dir, sandbox, {"notify.email_to": EMAIL, "resend.api_key": ""})
 
     async def scenario() -> NotificationRecord:
-        try:
-            await services.secrets.set(setting_secret_key("resend.api_key"), key)
-            await announce(services, "failed", "X rejected the request.")
-            await services.notifications.drain()
-            (row,) = await services.notifications.rows()
-            return row
-        finally:
-            await services.aclose()
+        await services.secrets.set(setting_secret_key("resend.api_key"), key)
+        await announce(services, "failed", "X rejected the request.")
+        await services.notifications.drain()
+        (row,) = await services.notifications.rows()
+        return row
 
-    try:
-        row = asyncio.run(scenario())
-    finally:
-        services.close()
+    row = run_in(services, scenario)
     assert row.state == "sent"
     assert len(sent(sandbox, "resend")) == 1
 
@@ -596,17 +523,11 @@ def test_no_secret_reaches_the_data_dir_or_the_logs_and_addresses_are_masked(
     caplog.set_level(logging.DEBUG)
 
     async def scenario() -> list[NotificationRecord]:
-        try:
-            await announce(services, "failed", "X rejected the request.")
-            await services.notifications.drain()
-            return await services.notifications.rows()
-        finally:
-            await services.aclose()
+        await announce(services, "failed", "X rejected the request.")
+        await services.notifications.drain()
+        return await services.notifications.rows()
 
-    try:
-        rows = asyncio.run(scenario())
-    finally:
-        services.close()
+    rows = run_in(services, scenario)
     assert sorted(r.state for r in rows) == ["sent", "unknown"]
     logged = caplog.text
     assert "notifications:" in logged

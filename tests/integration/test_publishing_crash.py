@@ -15,14 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from integration.test_publishing_sandbox import portrait_clip
-from integration.test_social_clients import picture
+from integration.test_social_clients import get_json, picture, post_json
 from support.s3 import s3, s3_server  # noqa: F401 - fixtures
 
 from mbv_desktop.cli import sandbox_overrides
@@ -96,16 +95,6 @@ def profile(tmp_path: Path, sandbox: SandboxHost, s3: SandboxS3) -> Profile:  # 
     return Profile(tmp_path, sandbox, s3)
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def post_json(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
 
 
 def published(sandbox: SandboxHost, provider: str, *, every: bool = False) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ its media, never "the client said so".
 from __future__ import annotations
 
 import asyncio
-import json
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from typing import Any
 
 import av
 import pytest
-from integration.test_social_clients import picture
+from integration.test_social_clients import get_json, picture, post_json
 from PIL import Image
 from support.s3 import s3, s3_server  # noqa: F401 - fixtures
 
@@ -50,16 +49,6 @@ def profile(sandbox: SandboxHost, s3: SandboxS3,  # noqa: F811
     services.close()
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def post_json(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
 
 
 def portrait_clip(path: Path, seconds: float = 4.0) -> Path:

@@ -10,9 +10,7 @@ With ``PUBLISHING_SCREENSHOTS`` set, the Schedule panel's queue and week are sav
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 import pytest
 from helpers import close_window, eventually
 from integration.test_publishing_sandbox import THREAD, fast_emulators, portrait_clip
-from integration.test_social_clients import picture
+from integration.test_social_clients import get_json, picture
 from PySide6.QtCore import QDate, QDateTime, QTime
 from support.s3 import s3, s3_server  # noqa: F401 - fixtures
 
@@ -56,10 +54,6 @@ def sandbox_window(data_dir: Path, tmp_path: Path, loop: Any,
     services.close()
     host.stop()
 
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
 
 
 def connect_all(window: Any, loop: Any) -> None:

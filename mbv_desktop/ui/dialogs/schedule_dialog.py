@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from mbv_desktop.core.errors import InvalidInput
+from mbv_desktop.core.platforms import platform_label
 from mbv_desktop.core.scheduling import best_times, local_zone_name, plan_instant
 from mbv_desktop.services.container import Services
 from mbv_desktop.ui.tasks import TaskRunner
@@ -98,9 +99,8 @@ class ScheduleDialog(QDialog):
         self.accounts_hint.setText("" if publishing else
                                    "Connect an X, Instagram or TikTok account first (Accounts).")
         self.accounts_hint.setVisible(not publishing)
-        names = {"x": "X", "instagram": "Instagram", "tiktok": "TikTok"}
         for account in publishing:
-            box = QCheckBox(f"{names.get(account.provider)}  {account.label}", self)
+            box = QCheckBox(f"{platform_label(account.provider)}  {account.label}", self)
             box.setProperty("account_id", account.account_id)
             box.setProperty("provider", account.provider)
             box.toggled.connect(lambda *_: self._recheck())
@@ -111,7 +111,7 @@ class ScheduleDialog(QDialog):
             tips = []
             for platform in platforms:
                 hints = best_times(platform)
-                tips.append(f"{names[platform]}: " + ", ".join(
+                tips.append(f"{platform_label(platform)}: " + ", ".join(
                     f"{DAYS[b.weekday]} {b.hour:02d}:00" for b in hints)
                     + f" ({hints[0].source})")
             self.hint.setText("Good times to post — " + "; ".join(tips) + ".")

@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mbv_desktop.core.platforms import platform_label
 from mbv_desktop.core.scheduling import local_zone_name
 from mbv_desktop.services.container import Services
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.calendar_entries import account_key, parse_account_key
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-NAMES = {"x": "X", "instagram": "Instagram", "tiktok": "TikTok"}
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York",
                 "America/Chicago", "America/Los_Angeles", "Asia/Tokyo", "Australia/Sydney")
 SlotRole = Qt.ItemDataRole.UserRole
@@ -106,7 +106,7 @@ class TimeSlotsDialog(QDialog):
         publishing = [a for a in accounts if a.role == "publish"]
         self.account.blockSignals(True)
         for a in publishing:
-            self.account.addItem(f"{NAMES.get(a.provider, a.provider)}  {a.label}",
+            self.account.addItem(f"{platform_label(a.provider)}  {a.label}",
                                  account_key(a.provider, a.account_id))
         if self._wanted is not None:
             index = self.account.findData(account_key(*self._wanted))

@@ -39,11 +39,11 @@ from PySide6.QtWidgets import (
 
 from mbv_desktop.core.drafts import DraftQuery, DraftState, title_of
 from mbv_desktop.core.errors import InvalidInput
+from mbv_desktop.core.platforms import platform_label
 from mbv_desktop.services.container import Services
 from mbv_desktop.ui.tasks import TaskRunner
 from mbv_desktop.ui.widgets.calendar_drafts import UnscheduledDrafts
 from mbv_desktop.ui.widgets.calendar_entries import (
-    NAMES,
     PROBLEM_STATES,
     STATE_TEXT,
     Entry,
@@ -323,7 +323,7 @@ class SchedulePanel(QWidget):
         if self.tabs.currentWidget() is self.queue:
             self._fill_queue(selected)
         entries = loaded.entries
-        labels = {(a.provider, a.account_id): f"{NAMES.get(a.provider, a.provider)} {a.label}"
+        labels = {(a.provider, a.account_id): f"{platform_label(a.provider)} {a.label}"
                   for a in loaded.accounts}
         self.week.set_slots(loaded.slots, lambda s: labels.get((s.provider, s.account_id),
                                                                s.account_id))
@@ -358,7 +358,7 @@ class SchedulePanel(QWidget):
                 detail = f"(late) {detail}"
             handle = handles.get((row.provider, row.account_id), row.account_id)
             item = QTreeWidgetItem([f"{when:%a %d %b %H:%M}",
-                                    f"{NAMES.get(row.provider, row.provider)} {handle}",
+                                    f"{platform_label(row.provider)} {handle}",
                                     row.post_type, STATE_TEXT.get(row.state, row.state),
                                     detail])
             item.setData(0, Qt.ItemDataRole.UserRole, row.id)
@@ -381,7 +381,7 @@ class SchedulePanel(QWidget):
         self.bulk_account.clear()
         for a in accounts:
             if a.role == "publish" and a.status == "ok":
-                self.bulk_account.addItem(f"{NAMES.get(a.provider, a.provider)}  {a.label}",
+                self.bulk_account.addItem(f"{platform_label(a.provider)}  {a.label}",
                                           account_key(a.provider, a.account_id))
         index = self.bulk_account.findData(current) if current is not None else -1
         self.bulk_account.setCurrentIndex(max(index, 0) if self.bulk_account.count() else -1)
@@ -452,7 +452,7 @@ class SchedulePanel(QWidget):
             parts = []
             for row in targets:
                 events = await self._services.scheduling.history(row.id)
-                name = (f"{NAMES.get(row.provider, row.provider)} "
+                name = (f"{platform_label(row.provider)} "
                         f"{labels.get((row.provider, row.account_id), row.account_id)}")
                 parts.append(f"{name} — {STATE_TEXT.get(row.state, row.state)}"
                              + (f" — {row.last_error}" if row.last_error else "")

@@ -10,7 +10,8 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, QMimeData, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
-from mbv_desktop.ui.widgets.calendar_entries import MIME_DRAFTS, NAMES, drafts_mime, short_text
+from mbv_desktop.core.platforms import platform_label
+from mbv_desktop.ui.widgets.calendar_entries import MIME_DRAFTS, drafts_mime, short_text
 
 IdRole = Qt.ItemDataRole.UserRole
 
@@ -38,7 +39,7 @@ class UnscheduledDrafts(QListWidget):
         current_id = current.data(IdRole) if current is not None else None
         self.clear()
         for draft in drafts:
-            platforms = ", ".join(NAMES.get(str(p), str(p)) for p in draft.platforms)
+            platforms = ", ".join(platform_label(str(p)) for p in draft.platforms)
             item = QListWidgetItem(short_text(draft.title, 80), self)
             item.setData(IdRole, draft.id)
             item.setToolTip(f"{draft.title}\n" + (f"For {platforms}. " if platforms else "")

@@ -16,12 +16,13 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QMimeData
 
+from mbv_desktop.core.platforms import platform_label
+
 #: A post dragged inside a calendar (``{"post_id": 1}``).
 MIME_POST = "application/x-mbv-post"
 #: Drafts dragged from the unscheduled list (``{"draft_ids": [1, 2]}``).
 MIME_DRAFTS = "application/x-mbv-drafts"
 
-NAMES = {"x": "X", "instagram": "Instagram", "tiktok": "TikTok"}
 SHORT = {"x": "X", "instagram": "IG", "tiktok": "TikTok"}
 STATE_TEXT = {"pending": "Scheduled", "in_flight": "Sending", "published": "Published",
               "failed": "Failed", "needs_attention": "Needs attention",
@@ -87,7 +88,7 @@ def short_text(body: str, limit: int = 60) -> str:
 
 def _account_label(accounts: dict[tuple[str, str], Any], provider: str, account_id: str) -> str:
     account = accounts.get((provider, account_id))
-    return f"{NAMES.get(provider, provider)} {account.label if account else account_id}"
+    return f"{platform_label(provider)} {account.label if account else account_id}"
 
 
 def build_entries(rows: Iterable[Any], accounts: Iterable[Any]) -> list[Entry]:
