@@ -215,7 +215,16 @@ class PublishingService:
                         claimed = await self._claim(row)
                         if claimed is None:
                             continue
-                        blocked_until = await self._send(claimed, report)
+                        try:
+                            blocked_until = await self._send(claimed, report)
+                        except Exception as exc:  # a bug: keep the post, never resend blindly
+                            log.exception("publishing: target %d failed unexpectedly", row.id)
+                            await self._move(claimed, "pending", "stopped by an unexpected "
+                                             f"error ({exc!r}); it will be looked up before "
+                                             "anything is sent again",
+                                             due_at=datetime.now(UTC) + backoff(row.attempts),
+                                             last_error=repr(exc), check_first=1)
+                            continue
                         if blocked_until is not None:  # the account's limit is used up
                             await self._hold(queue[index + 1:], blocked_until, report)
                             break

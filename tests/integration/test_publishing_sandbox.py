@@ -381,3 +381,37 @@ def test_a_locked_keyring_holds_the_post_back_instead_of_failing_it(
     _, held, after = asyncio.run(scenario())
     assert held[0].state == "pending" and "keyring" in (held[0].last_error or "").lower()
     assert after[0].state == "published"
+
+
+def test_an_unexpected_error_keeps_the_post_and_looks_it_up_before_any_resend(
+        profile: Services, fail_on_app_warnings: Any) -> None:
+    """A bug in a client (here: one that raises RuntimeError) must not leave the post stuck
+    "Sending" or lose it: it goes back to the outbox, marked to be looked up first."""
+
+    class Broken:
+        async def publish(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("a bug")
+
+        async def find(self, *args: Any, **kwargs: Any) -> Any:
+            return None
+
+        async def aclose(self) -> None:
+            pass
+
+    async def scenario() -> list[Any]:
+        try:
+            await connect(profile, "x")
+            await schedule_text(profile, "Survives a bug", "x")
+            profile.publishing.use_publisher("x", Broken())  # type: ignore[arg-type]
+            report = await profile.publishing.publish_due()
+            assert report.published == 0
+            return await profile.scheduling.targets()
+        finally:
+            await profile.aclose()
+
+    [row] = asyncio.run(scenario())
+    [logged] = fail_on_app_warnings.records  # the bug is logged with its traceback
+    assert "failed unexpectedly" in logged.getMessage() and logged.exc_info
+    fail_on_app_warnings.records.clear()
+    assert row.state == "pending" and row.check_first
+    assert "RuntimeError('a bug')" in (row.last_error or "")

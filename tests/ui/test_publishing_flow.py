@@ -47,6 +47,7 @@ def sandbox_window(data_dir: Path, tmp_path: Path, loop: Any,
     window.resize(1280, 800)
     window.show()
     loop.run_until_complete(eventually(lambda: window.create_panel.generate_box is not None))
+    services.publishing.start()  # as the app does after its first paint: retries come by
     yield window, host
     loop.run_until_complete(close_window(window))
     window.deleteLater()
@@ -56,7 +57,7 @@ def sandbox_window(data_dir: Path, tmp_path: Path, loop: Any,
 
 
 
-def connect_all(window: Any, loop: Any) -> None:
+async def connect_all(window: Any) -> None:
     window.show_panel("accounts")
     panel = window.panels["accounts"]
     panel.open_url = answer_consent
@@ -64,28 +65,26 @@ def connect_all(window: Any, loop: Any) -> None:
         before = panel.publishing.count()
         button = panel.connect_buttons[provider]
         button.click()
-        loop.run_until_complete(eventually(lambda n=before: panel.publishing.count() > n,
-                                           timeout=15))
-        loop.run_until_complete(eventually(button.isEnabled))
+        await eventually(lambda n=before: panel.publishing.count() > n, timeout=15)
+        await eventually(button.isEnabled)
 
 
-def write_and_schedule(window: Any, loop: Any, text: str, files: list[Path],
-                       account_provider: str) -> None:
+async def write_and_schedule(window: Any, text: str, files: list[Path],
+                             account_provider: str) -> None:
     services = window.services
     create = window.create_panel
     window.show_panel("create")
     previous = create.current_draft_id
     create.new_draft()
-    loop.run_until_complete(eventually(lambda: create.current_draft_id not in (None, previous)))
+    await eventually(lambda: create.current_draft_id not in (None, previous))
     create.editor.setPlainText(text)
-    loop.run_until_complete(eventually(lambda: create.current_draft_id is not None
-                                       and not create.dirty))
+    await eventually(lambda: create.current_draft_id is not None and not create.dirty)
     if files:
-        added = loop.run_until_complete(services.library.add_files(files))
+        added = await services.library.add_files(files)
         create.attach_assets([a.asset.id for a in added if a.asset is not None])
-        loop.run_until_complete(window.tasks.wait_idle())
+        await window.tasks.wait_idle()
     dialog = window.schedule_open_draft()
-    loop.run_until_complete(eventually(lambda: bool(dialog.account_boxes)))
+    await eventually(lambda: bool(dialog.account_boxes))
     box = next(b for b in dialog.account_boxes.values()
                if b.property("provider") == account_provider)
     now = datetime.now()
@@ -94,56 +93,70 @@ def write_and_schedule(window: Any, loop: Any, text: str, files: list[Path],
     dialog.when.setDateTime(QDateTime(QDate(utc.year, utc.month, utc.day),
                                       QTime(utc.hour, utc.minute)))
     box.setChecked(True)
-    loop.run_until_complete(eventually(dialog.schedule_button.isEnabled, timeout=10))
+    await eventually(dialog.schedule_button.isEnabled, timeout=10)
     dialog.schedule_button.click()
-    loop.run_until_complete(eventually(lambda: dialog.result() == dialog.DialogCode.Accepted))
+    await eventually(lambda: dialog.result() == dialog.DialogCode.Accepted)
     assert (datetime.now() - now).total_seconds() < 30
 
 
 def test_a_thread_a_carousel_and_a_video_scheduled_and_published_from_the_window(
         sandbox_window: tuple[Any, SandboxHost], loop: Any, tmp_path: Path) -> None:
-    window, host = sandbox_window
-    connect_all(window, loop)
-    photos = [picture(tmp_path / f"frame{i}.jpg", (60 + 50 * i, 110, 170)) for i in range(3)]
-    write_and_schedule(window, loop, THREAD, [], "x")
-    write_and_schedule(window, loop, "Dawn in three frames #sunrise", photos, "instagram")
-    write_and_schedule(window, loop, "Sixty seconds of dawn #timelapse",
-                       [portrait_clip(tmp_path / "dawn.mp4")], "tiktok")
+    """Everything runs in one coroutine on the loop: Qt events handled between separate
+    run_until_complete calls would step asyncio tasks with no running loop (seen under load
+    as a post left "Sending")."""
 
-    panel = window.panels["schedule"]
-    window.show_panel("schedule")
-    panel.tabs.setCurrentWidget(panel.queue)
-    loop.run_until_complete(eventually(lambda: panel.queue.topLevelItemCount() == 3))
-    panel.publish_button.click()
+    async def scenario() -> None:
+        window, host = sandbox_window
+        await connect_all(window)
+        photos = [picture(tmp_path / f"frame{i}.jpg", (60 + 50 * i, 110, 170)) for i in range(3)]
+        await write_and_schedule(window, THREAD, [], "x")
+        await write_and_schedule(window, "Dawn in three frames #sunrise", photos, "instagram")
+        await write_and_schedule(window, "Sixty seconds of dawn #timelapse",
+                                 [portrait_clip(tmp_path / "dawn.mp4")], "tiktok")
 
-    def states() -> list[str]:
-        return [panel.queue.topLevelItem(i).text(3)
-                for i in range(panel.queue.topLevelItemCount())]
+        panel = window.panels["schedule"]
+        window.show_panel("schedule")
+        panel.tabs.setCurrentWidget(panel.queue)
+        await eventually(lambda: panel.queue.topLevelItemCount() == 3)
+        panel.publish_button.click()
 
-    loop.run_until_complete(eventually(lambda: states() == ["Published"] * 3, timeout=60))
-    rows = loop.run_until_complete(window.services.scheduling.targets())
-    by = {r.provider: r for r in rows}
-    assert {p: r.post_type for p, r in by.items()} == {"x": "thread", "instagram": "carousel",
-                                                       "tiktok": "video"}
-    links = {panel.queue.topLevelItem(i).text(4) for i in range(3)}
-    assert links == {r.url for r in rows} and all(link.startswith("https://") for link in links)
-    urls = host.urls()
-    assert len(get_json(f"{urls['x']}/_posts")["data"]) >= 2  # the thread's parts
-    [carousel] = get_json(f"{urls['facebook']}/_posts")["data"]
-    assert carousel["media_type"] == "CAROUSEL_ALBUM" and len(carousel["children"]) == 3
-    assert len(get_json(f"{urls['tiktok']}/_posts")["data"]) == 1
+        def states() -> list[str]:
+            return [panel.queue.topLevelItem(i).text(3)
+                    for i in range(panel.queue.topLevelItemCount())]
 
-    shots = os.environ.get("PUBLISHING_SCREENSHOTS")
-    if shots:
-        from PySide6.QtWidgets import QApplication
+        try:
+            await eventually(lambda: states() == ["Published"] * 3, timeout=90)
+        except AssertionError:  # say why: each target's history
+            rows = await window.services.scheduling.targets()
+            history = {r.provider: [e.reason for e in
+                                    await window.services.scheduling.history(r.id)]
+                       for r in rows}
+            raise AssertionError(f"not all published: {states()} {history}") from None
+        rows = await window.services.scheduling.targets()
+        by = {r.provider: r for r in rows}
+        assert {p: r.post_type for p, r in by.items()} == {"x": "thread", "instagram": "carousel",
+                                                           "tiktok": "video"}
+        links = {panel.queue.topLevelItem(i).text(4) for i in range(3)}
+        assert links == {r.url for r in rows} and all(link.startswith("https://") for link in links)
+        urls = host.urls()
+        assert len(get_json(f"{urls['x']}/_posts")["data"]) >= 2  # the thread's parts
+        [carousel] = get_json(f"{urls['facebook']}/_posts")["data"]
+        assert carousel["media_type"] == "CAROUSEL_ALBUM" and len(carousel["children"]) == 3
+        assert len(get_json(f"{urls['tiktok']}/_posts")["data"]) == 1
 
-        from mbv_desktop.ui.theme import apply_theme
+        shots = os.environ.get("PUBLISHING_SCREENSHOTS")
+        if shots:
+            from PySide6.QtWidgets import QApplication
 
-        apply_theme(QApplication.instance(), "light")  # type: ignore[arg-type]
-        panel.queue.setCurrentItem(panel.queue.topLevelItem(0))
-        loop.run_until_complete(window.tasks.wait_idle())
-        loop.run_until_complete(asyncio.sleep(0.3))
-        window.grab().save(str(Path(shots) / "screenshot-publishing-queue.png"), "PNG")
-        panel.tabs.setCurrentWidget(panel.month_tab)
-        loop.run_until_complete(asyncio.sleep(0.3))
-        window.grab().save(str(Path(shots) / "screenshot-publishing-month.png"), "PNG")
+            from mbv_desktop.ui.theme import apply_theme
+
+            apply_theme(QApplication.instance(), "light")  # type: ignore[arg-type]
+            panel.queue.setCurrentItem(panel.queue.topLevelItem(0))
+            await window.tasks.wait_idle()
+            await asyncio.sleep(0.3)
+            window.grab().save(str(Path(shots) / "screenshot-publishing-queue.png"), "PNG")
+            panel.tabs.setCurrentWidget(panel.month_tab)
+            await asyncio.sleep(0.3)
+            window.grab().save(str(Path(shots) / "screenshot-publishing-month.png"), "PNG")
+
+    loop.run_until_complete(scenario())
