@@ -283,6 +283,120 @@ V7_NOTIFICATIONS = """
     CREATE INDEX notifications_target ON notifications (target_id);
 """
 
+V8_ANALYTICS = """
+    -- Metrics collection, outbox style: one job per published target, written by the trigger
+    -- below in the same transaction that marks the target published, so no post is ever missed.
+    -- 'active' jobs run when next_due_at passes (densely just after publishing, sparsely later);
+    -- 'deleted' (gone from the platform: metrics stop), 'unavailable' (no insights permission,
+    -- with the reason in last_error) and 'done' (old enough to stop) jobs do not run.
+    CREATE TABLE metric_jobs (
+        target_id INTEGER PRIMARY KEY REFERENCES post_targets(id) ON DELETE CASCADE,
+        state TEXT NOT NULL DEFAULT 'active'
+            CHECK (state IN ('active', 'deleted', 'unavailable', 'done')),
+        next_due_at TEXT,
+        collections INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_collected_at TEXT,
+        last_error TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX metric_jobs_due ON metric_jobs (state, next_due_at);
+
+    CREATE TRIGGER metric_jobs_on_publish AFTER UPDATE OF state ON post_targets
+    WHEN new.state = 'published' AND old.state IS NOT 'published' BEGIN
+        INSERT OR IGNORE INTO metric_jobs (target_id, next_due_at, updated_at)
+            VALUES (new.id, coalesce(new.published_at, new.updated_at), new.updated_at);
+    END;
+    INSERT INTO metric_jobs (target_id, next_due_at, updated_at)
+        SELECT id, coalesce(published_at, updated_at), updated_at FROM post_targets
+        WHERE state = 'published';
+    CREATE INDEX post_targets_published ON post_targets (published_at) WHERE state = 'published';
+
+    -- Per-post time series, one row per metric per collection. 'at' is epoch seconds (UTC) of
+    -- the collection by this computer's clock: charts read 100,000 of these at a time, and a
+    -- number is the cheapest thing to read and plot. A metric the platform did not give is
+    -- absent, never a zero.
+    CREATE TABLE metric_samples (
+        target_id INTEGER NOT NULL REFERENCES post_targets(id) ON DELETE CASCADE,
+        metric TEXT NOT NULL,
+        at REAL NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (target_id, metric, at)
+    ) WITHOUT ROWID;
+    CREATE INDEX metric_samples_at ON metric_samples (at);
+
+    -- Per-account figures (followers, reach…), as above.
+    CREATE TABLE account_samples (
+        provider TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        at REAL NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (provider, account_id, metric, at)
+    ) WITHOUT ROWID;
+
+    -- Trending topics as last fetched, per platform and place.
+    CREATE TABLE trends (
+        provider TEXT NOT NULL,
+        location TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        items TEXT NOT NULL CHECK (json_valid(items)),
+        PRIMARY KEY (provider, location)
+    );
+
+    -- Integration health, one row per provider per UTC day, added to as the session goes.
+    CREATE TABLE provider_health_days (
+        day TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        calls INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        unavailable INTEGER NOT NULL DEFAULT 0,
+        retries INTEGER NOT NULL DEFAULT 0,
+        p50_ms REAL,
+        p95_ms REAL,
+        p99_ms REAL,
+        rate_limit_use_max REAL,
+        breaker TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        PRIMARY KEY (day, provider)
+    );
+
+    -- GA4 events waiting to be sent (only ever written when the creator opted in). Sending is
+    -- not idempotent: a row goes to 'sending' before its request and is never sent again after,
+    -- so a crash can lose an event but never double one.
+    CREATE TABLE ga4_events (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'sending', 'sent', 'dropped')),
+        sent_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX ga4_events_state ON ga4_events (state, id);
+
+    -- Campaigns: posts grouped to be judged together.
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        starts_on TEXT NOT NULL,
+        ends_on TEXT NOT NULL,
+        budget_usd REAL CHECK (budget_usd IS NULL OR budget_usd >= 0),
+        goal TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        CHECK (ends_on >= starts_on)
+    );
+    CREATE TABLE campaign_posts (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+        post_id INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+        PRIMARY KEY (campaign_id, post_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX campaign_posts_post ON campaign_posts (post_id);
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
     V2_GENERATION,
@@ -291,4 +405,5 @@ MIGRATIONS: list[str] = [
     V5_ACCOUNTS,
     V6_PUBLISHING,
     V7_NOTIFICATIONS,
+    V8_ANALYTICS,
 ]

@@ -1,0 +1,101 @@
+"""Post performance in the app's own terms: metric names, engagement, and when to collect next.
+
+Each platform names its figures differently (X ``like_count``, Instagram ``likes``, TikTok
+``like_count``); the clients translate them to the names in :data:`METRICS` so charts, exports
+and comparisons speak one language. A metric a platform (or the account's tier) does not give
+is absent, never zero: "no data" and "nobody liked it" are different things to a creator.
+
+Collection is dense just after publishing, when numbers move fastest, and sparse later:
+:func:`next_collection` doubles the wait after every collection, from ``first_interval`` up to a
+day, and stops after :data:`COLLECT_FOR`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+#: Every metric the app stores, in the order tables and exports list them.
+METRICS: tuple[str, ...] = (
+    "views", "reach", "likes", "comments", "shares", "saves", "reposts", "quotes", "bookmarks",
+)
+
+#: What each metric is called in the UI.
+METRIC_LABELS: dict[str, str] = {
+    "views": "Views", "reach": "Reach", "likes": "Likes", "comments": "Comments/replies",
+    "shares": "Shares", "saves": "Saves", "reposts": "Reposts", "quotes": "Quotes",
+    "bookmarks": "Bookmarks", "engagement": "Engagement",
+}
+
+#: The metrics that count as a person engaging with a post.
+ENGAGEMENT_METRICS: tuple[str, ...] = (
+    "likes", "comments", "shares", "saves", "reposts", "quotes", "bookmarks",
+)
+
+#: Which metrics each platform can give (what is actually given may be fewer: tier, post type).
+PLATFORM_METRICS: dict[str, tuple[str, ...]] = {
+    "x": ("views", "likes", "comments", "reposts", "quotes", "bookmarks"),
+    "instagram": ("views", "reach", "likes", "comments", "shares", "saves"),
+    "tiktok": ("views", "likes", "comments", "shares"),
+}
+
+#: Platforms with a trends API a creator's app may use; the others are said to have none.
+TRENDS_PLATFORMS: dict[str, str] = {
+    "x": "X gives trending topics by place (WOEID) and trends personalised for the account.",
+    "instagram": "Instagram has no trends API (hashtag search only finds posts for a tag you "
+                 "already know).",
+    "tiktok": "TikTok has no trends API for creators' apps (its Research API is only for "
+              "approved academic researchers).",
+}
+
+#: Collect for this long after publishing, then stop.
+COLLECT_FOR = timedelta(days=90)
+#: The longest wait between two collections of one post.
+MAX_INTERVAL = timedelta(days=1)
+#: The longest wait before trying again after failures.
+MAX_RETRY = timedelta(hours=6)
+
+
+def engagement(values: Mapping[str, float]) -> float | None:
+    """The sum of the engagement metrics present, or ``None`` when none is."""
+    present = [values[name] for name in ENGAGEMENT_METRICS if name in values]
+    return float(sum(present)) if present else None
+
+
+def engagement_rate(values: Mapping[str, float]) -> float | None:
+    """Engagement per view, or ``None`` without views (or engagement) to divide."""
+    total = engagement(values)
+    views = values.get("views") or values.get("reach")
+    if total is None or not views:
+        return None
+    return total / views
+
+
+def next_collection(published_at: datetime, now: datetime, collections: int,
+                    first_interval: timedelta) -> datetime | None:
+    """When to collect a post's metrics next, after ``collections`` collections so far, or
+    ``None`` when it is old enough to stop."""
+    if now - published_at >= COLLECT_FOR:
+        return None
+    wait = min(first_interval * (2 ** min(collections, 30)), MAX_INTERVAL)
+    due = max(now, published_at + first_interval) if collections == 0 else now + wait
+    return min(due, published_at + COLLECT_FOR)
+
+
+def retry_after_failure(now: datetime, failures: int, first_interval: timedelta) -> datetime:
+    """When to try again after ``failures`` failed collections in a row (backing off)."""
+    return now + min(first_interval * (2 ** min(failures, 30)), MAX_RETRY)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One trending topic: its name (a hashtag or a phrase) and how much it is posted about."""
+
+    name: str
+    volume: int | None = None
+    category: str = ""
+
+    @property
+    def is_hashtag(self) -> bool:
+        return self.name.startswith("#")
