@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -78,6 +79,13 @@ def _parse_provider(value: str) -> Provider:
     from mbv_desktop.core.generation import Provider
 
     return Provider.parse(value)
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"'{value}' is not a date like 2026-11-26.") from None
 
 
 _task_arg = _arg(_parse_task)
@@ -190,6 +198,20 @@ def build_parser() -> argparse.ArgumentParser:
     posts.add_argument("--json", action="store_true")
     due = sub.add_parser("publish-due", help="publish every post that is due, then exit")
     due.add_argument("--json", action="store_true")
+    analytics = sub.add_parser("analytics", help="posts' figures from the platforms")
+    a_sub = analytics.add_subparsers(dest="analytics_command", metavar="refresh|export",
+                                     required=True)
+    a_sub.add_parser("refresh", help="collect the figures that are due now").add_argument(
+        "--json", action="store_true")
+    a_export = a_sub.add_parser("export", help="every collected figure, one row per metric "
+                                "per collection")
+    a_export.add_argument("--from", dest="first", type=_arg(_parse_day), metavar="DATE",
+                          help="first UTC day of collection (YYYY-MM-DD)")
+    a_export.add_argument("--to", dest="last", type=_arg(_parse_day), metavar="DATE",
+                          help="last UTC day of collection (YYYY-MM-DD), included")
+    a_export.add_argument("--format", choices=["csv", "json"], required=True)
+    a_export.add_argument("--output", "-o", type=Path, metavar="FILE",
+                          help="write here instead of standard output")
     timer = sub.add_parser("timer", help="a per-user OS timer that runs publish-due every 5 "
                            "minutes, so posts go out while the app is closed")
     t_sub = timer.add_subparsers(dest="timer_command", metavar="install|remove|status",
@@ -584,8 +606,10 @@ class Cli:
         services = self.services()
         report = await services.publishing.publish_due(limit=1000)
         notified = await services.notifications.drain()  # the emails and texts it caused
+        collected = await services.metrics_collection.collect_due()
         if self.args.json:
-            _print_json(report.to_json() | {"notifications": notified.to_json()})
+            _print_json(report.to_json() | {"notifications": notified.to_json(),
+                                            "analytics": collected.to_json()})
         else:
             print(f"Published {report.published}, failed {report.failed}, waiting "
                   f"{report.delayed}, need a reconnect {report.needs_attention}.")
@@ -595,6 +619,30 @@ class Cli:
             for message in report.messages:
                 print(f"problem: {message}", file=sys.stderr)
         return EXIT_FAILURE if report.failed or report.needs_attention else 0
+
+    async def analytics_refresh(self) -> int:
+        report = await self.services().metrics_collection.collect_due()
+        if self.args.json:
+            _print_json(report.to_json())
+        else:
+            print(f"Collected {report.collected}, gone from the platform {report.deleted}, "
+                  f"without permission {report.unavailable}, waiting {report.deferred}.")
+            for message in report.errors:
+                print(f"problem: {message}", file=sys.stderr)
+        return EXIT_FAILURE if report.errors else 0
+
+    async def analytics_export(self) -> int:
+        a = self.args
+        text = await self.services().analytics_queries.export(a.format, a.first, a.last)
+        if a.output is None:
+            sys.stdout.write(text)
+            return 0
+        try:
+            await asyncio.to_thread(a.output.write_text, text, encoding="utf-8")
+        except OSError as e:
+            raise InvalidInput(f"Could not write {a.output}: {e.strerror or e}.") from e
+        print(f"Wrote {a.output}.")
+        return 0
 
     async def timer(self) -> int:
         """``timer install|remove|status``: needs no database, only the data dir."""
@@ -837,6 +885,8 @@ def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
                           "tiktok.client_secret": "sandbox-tiktok-secret"})
     if {"x", "facebook", "tiktok"} & urls.keys():  # the emulators process media in seconds
         overrides["publishing.poll_interval_s"] = 0.5
+        # The emulators' audiences grow 60× faster than real ones; collect to match.
+        overrides["analytics.collect_first_interval_s"] = 10.0
     if "resend" in urls:
         overrides.update({"resend.api_base": urls["resend"], "resend.api_key": "re_sandbox_demo",
                           "resend.from_email": "Must Be Viral <notify@sandbox.example>"})
@@ -879,6 +929,9 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
         return cli.publish_due
     if a.command == "timer":
         return cli.timer
+    if a.command == "analytics":
+        return (cli.analytics_refresh if a.analytics_command == "refresh"
+                else cli.analytics_export)
     if a.command == "login":
         return cli.login
     if a.command == "logout":

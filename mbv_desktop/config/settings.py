@@ -247,6 +247,23 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Seconds between checks while a platform processes uploaded media.",
         minimum=0.01,
     ),
+    # --- analytics ---
+    SettingSpec(
+        "analytics.collect_first_interval_s",
+        float,
+        300.0,
+        "Seconds after publishing before a post's figures are first collected; each later "
+        "collection waits twice as long, up to a day.",
+        minimum=1.0,
+    ),
+    SettingSpec(
+        "analytics.trends_woeid",
+        int,
+        1,
+        "Where X trends come from (a Yahoo WOEID: 1 worldwide, 23424977 United States, "
+        "23424975 United Kingdom).",
+        minimum=1,
+    ),
     # --- notifications ---
     _url("resend.api_base", "https://api.resend.com", "Resend API host."),
     _secret("resend.api_key", "Resend API key (re_…)."),

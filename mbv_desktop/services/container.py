@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from mbv_desktop.integrations.policy.metrics import MetricsRegistry
     from mbv_desktop.services.accounts import AccountsService
     from mbv_desktop.services.analytics import AnalyticsService
+    from mbv_desktop.services.analytics_queries import AnalyticsQueries
     from mbv_desktop.services.generation import GenerationService
     from mbv_desktop.services.library import LibraryService
+    from mbv_desktop.services.metrics_collection import MetricsCollector
     from mbv_desktop.services.notifications import NotificationService
     from mbv_desktop.services.publishing import PublishingService
     from mbv_desktop.services.sandbox_control import SandboxControl
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from mbv_desktop.services.similarity import SimilarityService
     from mbv_desktop.services.sync import SyncService
     from mbv_desktop.services.time_slots import TimeSlotsService
+    from mbv_desktop.services.trends import TrendsService
     from mbv_desktop.services.uploads import UploadQueue
 
 log = logging.getLogger(__name__)
@@ -123,6 +126,25 @@ class Services:
         return NotificationService(self.worker, self.settings, self.secrets, self.metrics)
 
     @functools.cached_property
+    def metrics_collection(self) -> MetricsCollector:
+        from mbv_desktop.services.metrics_collection import MetricsCollector
+
+        return MetricsCollector(self.worker, self.settings, self.accounts, self.metrics)
+
+    @functools.cached_property
+    def analytics_queries(self) -> AnalyticsQueries:
+        from mbv_desktop.services.analytics_queries import AnalyticsQueries
+
+        return AnalyticsQueries(self.worker)
+
+    @functools.cached_property
+    def trends(self) -> TrendsService:
+        from mbv_desktop.services.trends import TrendsService
+
+        return TrendsService(self.worker, self.settings, self.accounts, self.metrics_collection,
+                             self.analytics_queries, self.generation)
+
+    @functools.cached_property
     def accounts(self) -> AccountsService:
         from mbv_desktop.services.accounts import AccountsService
 
@@ -132,7 +154,8 @@ class Services:
     def analytics(self) -> AnalyticsService:
         from mbv_desktop.services.analytics import AnalyticsService
 
-        return AnalyticsService(self.settings, self.secrets, self.data_dir)
+        return AnalyticsService(self.settings, self.secrets, self.data_dir, self.worker,
+                                registry=self.metrics)
 
     @functools.cached_property
     def sandbox_control(self) -> SandboxControl | None:
@@ -146,6 +169,8 @@ class Services:
         """Closes network clients; call before ``close`` while the loop still runs."""
         if "publishing" in self.__dict__:
             await self.publishing.aclose()
+        if "metrics_collection" in self.__dict__:
+            await self.metrics_collection.aclose()
         if "notifications" in self.__dict__:  # after publishing: its last outcomes get sent
             await self.notifications.aclose()
         if "accounts" in self.__dict__:

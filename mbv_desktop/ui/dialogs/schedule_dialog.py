@@ -108,12 +108,21 @@ class ScheduleDialog(QDialog):
             self.accounts_area.addWidget(box)
         platforms = sorted({a.provider for a in publishing})
         if platforms:
-            tips = []
-            for platform in platforms:
-                hints = best_times(platform)
+            self._show_best_times({p: best_times(p) for p in platforms})
+            # then from the creator's own figures, where there are enough of them
+            self._tasks.run(self._services.analytics_queries.best_times(
+                platforms, self.zone.currentText().strip() or "UTC"),
+                label="Reading your best posting times", progress=False,
+                on_success=self._show_best_times)
+
+    def _show_best_times(self, by_platform: dict[str, list[Any]]) -> None:
+        tips = []
+        for platform, hints in by_platform.items():
+            if hints:
                 tips.append(f"{platform_label(platform)}: " + ", ".join(
                     f"{DAYS[b.weekday]} {b.hour:02d}:00" for b in hints)
                     + f" ({hints[0].source})")
+        if tips:
             self.hint.setText("Good times to post — " + "; ".join(tips) + ".")
 
     def chosen(self) -> list[str]:
