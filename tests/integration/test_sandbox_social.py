@@ -269,7 +269,8 @@ def test_x_media_upload_post_thread_and_lookup(clients: Clients, x_schema: Any) 
     assert "processing_info" not in image and image["media_key"] == f"3_{image['id']}"
 
     # Chunked video: INIT → APPEND ×3 → FINALIZE (pending) → STATUS in_progress → succeeded.
-    social(c, processing_delay=20)
+    # (Audiences frozen, so the reply_count read below is the one real reply.)
+    social(c, processing_delay=20, metrics_time_scale=0)
     video = mp4(12, 11_000)
     init = c.post("/2/media/upload/initialize", headers=bearer(token),
                   json={"media_type": "video/mp4", "total_bytes": len(video),

@@ -279,8 +279,9 @@ def spec_from_settings(provider: str, values: Mapping[str, str]) -> ProviderSpec
             client_secret=_value(values, "tiktok.client_secret", missing) or None,
             # user.info.basic covers open_id, avatar_url and display_name; the @username needs
             # user.info.profile (TikTok's scope table), and a creator knows the account by it.
-            scopes=("user.info.basic", "user.info.profile", "video.publish", "video.upload",
-                    "video.list"),
+            # video.list and user.info.stats are what the Analytics panel reads figures with.
+            scopes=("user.info.basic", "user.info.profile", "user.info.stats", "video.publish",
+                    "video.upload", "video.list"),
             scope_separator=",",
             authorize_url=f"{auth}/v2/auth/authorize/",
             token_url=f"{api}/v2/oauth/token/",

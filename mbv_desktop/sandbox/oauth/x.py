@@ -176,6 +176,7 @@ class XEmulator:
                               access_factory=lambda: secrets.token_urlsafe(66),
                               refresh_factory=lambda: secrets.token_urlsafe(66))
         self.windows: dict[str, tuple[float, int]] = {}
+        self.posting = x_api.XPosting(self.core)  # /2/tweets, /2/media/upload, trends…
 
     def _client(self, request: Request, params: dict[str, str]) -> tuple[str, bool] | None:
         """(client_id, public) of a token or revoke request; None when it fails."""
@@ -278,8 +279,8 @@ class XEmulator:
                                     "message": message}])
         return JSONResponse({"data": self._user(request, account, fields)}, headers=headers)
 
-    @staticmethod
-    def _user(request: Request, account: DemoAccount, fields: Sequence[str]) -> dict[str, Any]:
+    def _user(self, request: Request, account: DemoAccount,
+              fields: Sequence[str]) -> dict[str, Any]:
         extra = account.extra
         available: dict[str, Any] = {
             "created_at": extra["created_at"],
@@ -287,12 +288,7 @@ class XEmulator:
             "location": extra["location"],
             "profile_image_url": avatar_url(request, account.username),
             "protected": False,
-            "public_metrics": {"followers_count": extra["followers"],
-                               "following_count": extra["following"],
-                               "tweet_count": extra["tweets"],
-                               "listed_count": extra["listed"],
-                               "like_count": extra["likes"],
-                               "media_count": extra["media"]},
+            "public_metrics": self.posting.user_public_metrics(account),
             "url": "",
             "verified": extra["verified"],
             "verified_type": extra["verified_type"],
@@ -317,7 +313,7 @@ class XEmulator:
             Route("/2/oauth2/revoke", self.revoke, methods=["POST"]),
             Route("/2/users/me", self.users_me, methods=["GET"]),
             *self.core.shared_routes(),
-            *x_api.routes(self.core),  # posting: /2/tweets, /2/media/upload… (sandbox.social)
+            *self.posting.routes(),  # posting: /2/tweets, /2/media/upload… (sandbox.social)
         ], exception_handlers={HTTPException: not_found})
 
 

@@ -21,7 +21,10 @@ token>`` and JSON bodies; every answer is ``{"data": {…}, "error": {"code", "m
     POST /v2/post/publish/status/fetch/           {"publish_id"} → data {status,
          fail_reason (FAILED only), publicaly_available_post_id [TikTok's spelling],
          uploaded_bytes | downloaded_bytes}                  video.upload or video.publish
-    GET  /_posts[?account=&all=true], DELETE /_posts, GET|POST /_social_settings  (sandbox)
+    POST /v2/video/query/?fields=id,create_time,view_count,…  {"filters": {"video_ids":
+         [up to 20]}} → data {videos[], cursor, has_more}                 video.list
+    GET  /_posts[?account=&all=true], DELETE /_posts, DELETE /_posts/{id},
+         GET|POST /_social_settings  (sandbox)
 
 Chunk plan (FILE_UPLOAD), as TikTok's media transfer guide states: ``total_chunk_count`` =
 floor(``video_size`` / ``chunk_size``); every chunk ``min_chunk_size``–``max_chunk_size`` (5–64
@@ -53,11 +56,33 @@ sliding).
 fail_reason, post_id, share_url, title, privacy_level, video_size, video_url, duration_sec,
 created_at}], "meta": {"count"}}`` oldest first: published posts (and inbox drafts) only, or
 every attempt with ``all=true``; ``account`` (an open_id or username) narrows it.
+
+Video stats (Display API ``video/query``): the creator's own published direct posts whose id
+TikTok has made public (``publicaly_available_post_id``), with their figures from
+:func:`mbv_desktop.sandbox.social.growth.figures` (post id, the moment the post was published,
+the emulator's clock plus ``clock_skew_s``, ``metrics_time_scale``): ``view_count`` = views,
+``like_count`` = likes, ``comment_count`` = comments, ``share_count`` = shares. ``fields`` is
+required and takes the Video Object's names (``id``, ``create_time``, ``cover_image_url``,
+``share_url``, ``video_description``, ``duration``, ``height``, ``width``, ``title``,
+``embed_html``, ``embed_link``, ``like_count``, ``comment_count``, ``share_count``,
+``view_count``); only those asked are answered (``height``/``width`` are left out: the
+emulator does not decode the picture). A video that is unknown, deleted, someone else's,
+still processing, only in the inbox, or private while ``private_in_query`` is 0, is simply
+absent from ``videos``, as on TikTok. 400 ``invalid_params``: no or unknown ``fields``, no
+``filters.video_ids``, an id that is not a string, more than 20 ids. 429
+``rate_limit_exceeded`` past ``video_query_limit`` queries per token per ``rate_window``.
+TikTok's account figures (``GET /v2/user/info/`` with ``user.info.stats``) are the sign-in
+emulator's (:mod:`mbv_desktop.sandbox.oauth.tiktok`).
+
+``DELETE /_posts/{id}`` (a video id or a publish_id) deletes that video as its creator would
+in the TikTok app: it is gone from ``video/query``, ``status/fetch`` and ``/_posts``;
+``{"removed": 1}``, or 404 ``{"removed": 0}`` when there is no such post.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import time
@@ -71,6 +96,7 @@ from starlette.routing import Route
 
 from mbv_desktop.sandbox.common import bearer_token
 from mbv_desktop.sandbox.oauth.core import DemoAccount, OAuthCore, avatar_url, base_url
+from mbv_desktop.sandbox.social import growth
 from mbv_desktop.sandbox.social.common import (
     Reply,
     SlidingWindows,
@@ -100,6 +126,13 @@ MAX_TITLE = 2200
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm")
 PRIVACY = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY")
 RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+MAX_QUERY_IDS = 20
+VIDEO_FIELDS = ("id", "create_time", "cover_image_url", "share_url", "video_description",
+                "duration", "height", "width", "title", "embed_html", "embed_link",
+                "like_count", "comment_count", "share_count", "view_count")
+#: Video Object field → the figure it reports (:func:`growth.figures`).
+COUNT_FIELDS = {"view_count": "views", "like_count": "likes", "comment_count": "comments",
+                "share_count": "shares"}
 POST_BOOLS = ("disable_duet", "disable_comment", "disable_stitch", "brand_content_toggle",
               "brand_organic_toggle", "is_aigc")
 
@@ -146,6 +179,13 @@ class TikTokSettings(Tunables):
     20 per 60 s).
     upload_ttl: seconds an upload URL works. fail_next_publishes: the next N publishes end
     FAILED with ``fail_reason``.
+    metrics_time_scale: how much faster than the clock a video's audience grows (60: a real
+    minute is an hour of views). clock_skew_s: seconds TikTok's clock runs ahead of the
+    emulator's (negative: behind) when it works out figures and ``create_time``.
+    video_query_limit: ``video/query`` calls per token per rate_window (600 per minute, as
+    TikTok documents). private_in_query: 1 (default) lets ``video/query`` find the creator's
+    non-public videos too; 0 leaves them out (TikTok describes ``video.list`` as reading
+    public videos), so they look deleted.
     """
 
     processing_delay: float = 0.0
@@ -159,6 +199,21 @@ class TikTokSettings(Tunables):
     upload_ttl: float = 3600.0
     fail_next_publishes: int = 0
     fail_reason: str = "internal"
+    metrics_time_scale: float = 60.0
+    clock_skew_s: float = 0.0
+    video_query_limit: int = 600
+    private_in_query: int = 1
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """As :meth:`Tunables.update`, but ``clock_skew_s`` may be negative (a clock behind)."""
+        if "clock_skew_s" not in changes:
+            super().update(changes)
+            return
+        skew = changes["clock_skew_s"]
+        if isinstance(skew, bool) or not isinstance(skew, int | float) or not math.isfinite(skew):
+            raise ValueError("clock_skew_s must be a number of seconds")
+        super().update({k: v for k, v in changes.items() if k != "clock_skew_s"})
+        self.clock_skew_s = float(skew)
 
 
 class TikTokPosting:
@@ -449,7 +504,87 @@ class TikTokPosting:
             raise bad(f"publish_id {publish_id} is invalid.")
         return ok(self._status_data(row, self.core.now()))
 
+    # -- video stats (Display API) ----------------------------------------------------------
+
+    async def video_query(self, request: Request) -> Response:
+        """``POST /v2/video/query/?fields=…``: the asked videos of the token's creator."""
+        token, account = self._auth(request, ("video.list",))
+        self._rate(f"query:{token}", self.settings.video_query_limit)
+        fields = self._video_fields(request.query_params.get("fields"))
+        ids = self._video_ids(await json_object(request))
+        now = self.core.now()
+        marks = ", ".join("?" * len(ids))
+        with self.store.connect() as db:
+            rows = db.execute(f"SELECT * FROM tt_publish WHERE open_id=? AND kind='direct' "
+                              f"AND post_id IN ({marks}) ORDER BY ready_at DESC, id",
+                              [account.id, *ids]).fetchall()
+        videos = [self._video(row, fields, account, request, now) for row in rows
+                  if self._queryable(row, now)]
+        return ok({"videos": videos, "cursor": 0, "has_more": False})
+
+    @staticmethod
+    def _video_fields(raw: str | None) -> list[str]:
+        fields = [f.strip() for f in (raw or "").split(",") if f.strip()]
+        if not fields:
+            raise bad("The fields parameter is required.")
+        unknown = [f for f in fields if f not in VIDEO_FIELDS]
+        if unknown:
+            raise bad(f"Invalid fields: {','.join(unknown)}.")
+        return list(dict.fromkeys(fields))
+
+    @staticmethod
+    def _video_ids(body: Mapping[str, Any] | None) -> list[str]:
+        filters = body.get("filters") if body else None
+        ids = filters.get("video_ids") if isinstance(filters, dict) else None
+        if not isinstance(ids, list) or not ids:
+            raise bad("filters.video_ids is required: a list of 1 to "
+                      f"{MAX_QUERY_IDS} video ids.")
+        if not all(isinstance(i, str) and i for i in ids):
+            raise bad("filters.video_ids must hold video ids as strings.")
+        if len(ids) > MAX_QUERY_IDS:
+            raise bad(f"filters.video_ids takes at most {MAX_QUERY_IDS} video ids; got "
+                      f"{len(ids)}.")
+        return list(dict.fromkeys(ids))
+
+    def _queryable(self, row: Any, now: float) -> bool:
+        """Published, with its id made public, and visible to the app's ``video.list``."""
+        if not self._status_data(row, now)["publicaly_available_post_id"]:
+            return False
+        public = json.loads(row["post_info"]).get("privacy_level") == "PUBLIC_TO_EVERYONE"
+        return public or bool(self.settings.private_in_query)
+
+    def _video(self, row: Any, fields: Sequence[str], account: DemoAccount, request: Request,
+               now: float) -> dict[str, Any]:
+        post_id = str(row["post_id"])
+        skew = self.settings.clock_skew_s
+        published = float(row["ready_at"])
+        counts = growth.figures(post_id, published, now + skew,
+                                time_scale=self.settings.metrics_time_scale)
+        title = json.loads(row["post_info"]).get("title", "")
+        share = f"https://www.tiktok.com/@{account.username}/video/{post_id}"
+        embed = f"https://www.tiktok.com/player/v1/{post_id}"
+        values: dict[str, Any] = {
+            "id": post_id, "create_time": int(published + skew),
+            "cover_image_url": avatar_url(request, f"video-{post_id}"), "share_url": share,
+            "video_description": title, "title": title,
+            "duration": round(row["duration"]) if row["duration"] is not None else None,
+            "embed_link": embed,
+            "embed_html": f'<blockquote class="tiktok-embed" cite="{share}" '
+                          f'data-video-id="{post_id}"></blockquote>',
+            **{name: counts[metric] for name, metric in COUNT_FIELDS.items()},
+        }
+        return {f: values[f] for f in fields if values.get(f) is not None}
+
     # -- sandbox-only -----------------------------------------------------------------------
+
+    async def delete_post(self, request: Request) -> Response:
+        """``DELETE /_posts/{id}``: the creator deletes a video (by video id or publish_id)."""
+        key = request.path_params["post_id"]
+        with self.store.connect(write=True) as db:
+            removed = db.execute("DELETE FROM tt_publish WHERE id=? OR post_id=?",
+                                 (key, key)).rowcount
+        return JSONResponse({"removed": removed}, 200 if removed else 404)
+
 
     async def posts(self, request: Request) -> Response:
         """``GET /_posts`` (listing) and ``DELETE /_posts`` (forget everything)."""
@@ -505,7 +640,9 @@ class TikTokPosting:
                   methods=["POST"]),
             Route("/v2/post/publish/status/fetch/", answering(self.status), methods=["POST"]),
             Route("/video/", answering(self.upload), methods=["PUT"]),
+            Route("/v2/video/query/", answering(self.video_query), methods=["POST"]),
             Route("/_posts", self.posts, methods=["GET", "DELETE"]),
+            Route("/_posts/{post_id}", self.delete_post, methods=["DELETE"]),
             Route("/_social_settings", self.social_settings, methods=["GET", "POST"]),
         ]
 

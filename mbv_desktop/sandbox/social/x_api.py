@@ -28,6 +28,12 @@ with an access token the sign-in emulator issued::
                                            exclude=replies, tweet.fields → {"data": [...],
                                            "meta": {result_count, newest_id, oldest_id,
                                            next_token}}                 tweet.read users.read
+    GET    /2/trends/by/woeid/{woeid}      max_trends (1–50, default 20), trend.fields
+                                           (trend_name, tweet_count) → {"data": [{trend_name,
+                                           tweet_count}]}                 any user token
+    GET    /2/users/personalized_trends    personalized_trend.fields (category, post_count,
+                                           trend_name, trending_since) → {"data": [...]}
+                                           tweet.read users.read
     GET    /_posts[?account=&all=true]     sandbox only: what was posted (see below)
     DELETE /_posts                         sandbox only: forget every post and upload
     GET|POST /_social_settings             sandbox only: tunables (see :class:`XSettings`)
@@ -51,9 +57,11 @@ a missing post; 400 ``https://api.x.com/2/problems/invalid-request`` (with ``err
 the parameter) for bad input and unusable media; 404 ``resource-not-found`` for an unknown
 media id; a missing post in a read is a 200 with ``errors[]``. Rate limits are per user with
 ``x-rate-limit-limit``/``-remaining``/``-reset`` on every answer: posts ``post_limit`` per
-``post_window`` (100 per 15 min, the figure of X's rate-limit page), reads 900, deletes 50,
-chunked media 1,875, one-shot 500, status 1,000 per 15 min; over the limit: 429 ``about:blank``
-"Too Many Requests".
+``post_window`` (100 per 15 min, the figure of X's rate-limit page), ``GET /2/tweets`` 5,000,
+``GET /2/tweets/{id}`` and timelines 900, deletes 50, chunked media 1,875, one-shot 500, status
+1,000, trends by place 75 and personalised trends 10 per 15 min (X's page gives the place limit
+per app only and adds 100 a day per user for personalised trends: not emulated); over the
+limit: 429 ``about:blank`` "Too Many Requests".
 
 Media processing: images are ready at FINALIZE (no ``processing_info``); GIFs and videos
 report ``pending`` at FINALIZE, then ``in_progress`` with ``progress_percent`` and
@@ -65,6 +73,39 @@ OpenAPI forbids extra keys in ``processing_info``).
 Both ``edit_history_tweet_ids`` (what the live API sends) and ``edit_history_post_ids`` (the
 2026 OpenAPI's name) are sent; ``public_metrics`` carries both ``retweet_count`` and
 ``repost_count`` (providers.md §4).
+
+Metrics: ``public_metrics`` follow the sandbox's shared audience model
+(:func:`mbv_desktop.sandbox.social.growth.figures`) at the emulator's clock plus
+``clock_skew_s``, sped up by ``metrics_time_scale``: ``impression_count`` views, ``like_count``
+likes, ``retweet_count``/``repost_count`` reposts, ``quote_count`` quotes, ``bookmark_count``
+bookmarks, ``reply_count`` the model's comments plus the real replies in the store. They grow
+fast after posting, level off and never go down. With ``metrics_tier`` ``basic`` the answer
+leaves out ``impression_count`` and ``bookmark_count``, as lower access levels and other
+people's posts do (the 2026 OpenAPI lists all six as required: this tier knowingly departs from
+it so clients meet figures that are missing). A deleted post is a ``resource-not-found`` entry
+in ``errors[]``.
+
+Trends: ``GET /2/trends/by/woeid/{woeid}`` answers the same list for a place during one hour of
+the emulator's clock (plus ``clock_skew_s``), ranked by ``tweet_count``: hashtags and phrases a
+creator would post about (``#AIart``, ``#CreatorEconomy``, the weekday's own tag such as
+``#MondayMotivation`` on Mondays, product launches), with local ones for a country or city.
+About one trend in six has no ``tweet_count``, as X says it gives the count "if this is
+available"; without ``trend.fields`` both fields are sent (X's own examples disagree on the
+default; the app always names them). Known places: 1 (worldwide), 23424977 (United States),
+23424975 (United Kingdom), 44418 (London), 2459115 (New York), 638242 (Berlin). Another WOEID
+is answered as X v2 answers a read of a resource it does not know: 200 with no ``data`` and a
+``resource-not-found`` problem in ``errors[]`` (``resource_type`` ``"trend"``, ``parameter``
+``"woeid"``); a WOEID that is not a positive number, or ``max_trends`` outside 1–50, is a 400
+``invalid-request``. (How live X answers an unknown WOEID is not documented; v1.1 answered 404
+code 34.)
+``GET /2/users/personalized_trends`` answers a dozen trends for the signed-in account for the
+hour: ``trend_name``, ``category`` (``"Technology"``…), ``post_count`` as X shows it
+(``"12.5K posts"``; left out for about one in six) and ``trending_since`` (``"Trending now"``
+or ``"Trending for 3 hours"``).
+
+Account figures: :meth:`XPosting.user_public_metrics` gives ``/2/users/me`` a profile's
+``public_metrics`` that grow with its posts in the store: followers gained are a small share of
+each post's views (from the same model), ``tweet_count``/``post_count`` add its live posts.
 
 ``GET /_posts`` answers ``{"data": [{id, author_id, username, text, created_at,
 conversation_id, in_reply_to_tweet_id, in_reply_to_user_id, quote_tweet_id, media: [{id,
@@ -81,6 +122,7 @@ import hashlib
 import json
 import math
 import re
+import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -94,6 +136,7 @@ from starlette.routing import Route
 
 from mbv_desktop.sandbox.common import bearer_token
 from mbv_desktop.sandbox.oauth.core import DemoAccount, OAuthCore
+from mbv_desktop.sandbox.social import growth
 from mbv_desktop.sandbox.social.common import (
     FixedWindows,
     Reply,
@@ -127,6 +170,7 @@ MAX_SEGMENT = 5 * MB
 MAX_VIDEO_SECONDS = 140.0
 EXPIRES_AFTER = 86400
 ID_RE = re.compile(r"^[0-9]{1,19}$")
+NUMBER_RE = re.compile(r"^[0-9]{1,10}$")
 MAX_NUM = 2**63 - 1
 
 POST_SCOPES = ("tweet.read", "tweet.write", "users.read")
@@ -182,6 +226,10 @@ MEDIA_FIELDS = frozenset({"duration_ms", "height", "media_key", "preview_image_u
                           "url", "width", "public_metrics", "alt_text", "variants",
                           "non_public_metrics", "organic_metrics", "promoted_metrics"})
 
+#: ``metrics_tier`` values; ``basic`` leaves these public metrics out.
+METRIC_TIERS = ("full", "basic")
+BASIC_TIER_HIDDEN = ("impression_count", "bookmark_count")
+
 DUPLICATE = "You are not allowed to create a Tweet with duplicate content."
 TOO_LONG = ("Your Tweet text is too long. For more information on how X determines text "
             "length see https://github.com/twitter/twitter-text.")
@@ -231,6 +279,12 @@ class XSettings(Tunables):
     duplicate_window: seconds during which the same text is refused as a duplicate.
     fail_next_media: the next N finalized uploads (any kind) end ``failed`` after processing.
     media_error: the failure's name (``InvalidMedia``); media_error_message its message.
+    metrics_time_scale: how much faster than the clock a post's audience grows (60: one real
+        minute is an hour of audience, so a demo's charts fill up).
+    metrics_tier: ``full`` (every public metric) or ``basic`` (no ``impression_count`` nor
+        ``bookmark_count``, as lower access levels and other people's posts get).
+    clock_skew_s: seconds the clock behind figures, trends and account figures runs ahead of
+        the emulator's clock (X's clock and this computer's disagree).
     """
 
     processing_delay: float = 0.0
@@ -240,6 +294,15 @@ class XSettings(Tunables):
     fail_next_media: int = 0
     media_error: str = "InvalidMedia"
     media_error_message: str = "Invalid or Unsupported media, Reason: UnsupportedMedia."
+    metrics_time_scale: float = 60.0
+    metrics_tier: str = "full"
+    clock_skew_s: float = 0.0
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        tier = changes.get("metrics_tier")
+        if tier is not None and tier not in METRIC_TIERS:
+            raise ValueError(f"metrics_tier must be one of {', '.join(METRIC_TIERS)}")
+        super().update(changes)
 
 
 class XPosting:
@@ -817,16 +880,43 @@ class XPosting:
                 f"({','.join('?' * len(media_ids))})", list(media_ids))}
         return [rows[m] for m in media_ids if m in rows]
 
+    def figures_now(self) -> float:
+        """The clock behind figures and trends: the emulator's, plus ``clock_skew_s``."""
+        return self.core.now() + self.settings.clock_skew_s
+
+    def _figures(self, post_id: str, created_at: float) -> dict[str, int]:
+        return growth.figures(post_id, created_at, self.figures_now(),
+                              time_scale=self.settings.metrics_time_scale)
+
     def _metrics(self, row: Any, replies: int) -> dict[str, int]:
-        """Plausible, stable engagement that grows with the post's age."""
-        seed = int(hashlib.sha256(row["id"].encode()).hexdigest()[:8], 16)
-        minutes = max(0.0, (self.core.now() - row["created_at"]) / 60)
-        impressions = int((20 + seed % 80) * math.log1p(minutes) * 3)
-        likes = impressions * (2 + seed % 5) // 100
-        reposts = likes // 6
-        return {"retweet_count": reposts, "repost_count": reposts, "reply_count": replies,
-                "like_count": likes, "quote_count": reposts // 4,
-                "bookmark_count": likes // 8, "impression_count": impressions}
+        """The post's ``public_metrics`` from the shared audience model (plus real replies)."""
+        model = self._figures(row["id"], row["created_at"])
+        metrics = {"retweet_count": model["reposts"], "repost_count": model["reposts"],
+                   "reply_count": model["comments"] + replies, "like_count": model["likes"],
+                   "quote_count": model["quotes"], "bookmark_count": model["bookmarks"],
+                   "impression_count": model["views"]}
+        if self.settings.metrics_tier == "basic":
+            for name in BASIC_TIER_HIDDEN:
+                del metrics[name]
+        return metrics
+
+    def user_public_metrics(self, account: DemoAccount) -> dict[str, int]:
+        """A profile's ``public_metrics`` for ``/2/users/me``: the demo account's figures plus
+        what its posts in the store brought (followers from their views, never fewer as the
+        clock goes on; posts counted while live)."""
+        extra = account.extra
+        with self.store.connect() as db:
+            rows = db.execute("SELECT id, created_at, deleted FROM x_tweets WHERE author=?",
+                              (account.id,)).fetchall()
+        gained = sum(int(self._figures(r["id"], r["created_at"])["views"]
+                         * _follow_rate(r["id"])) for r in rows)
+        posts = int(extra.get("tweets", 0)) + sum(1 for r in rows if not r["deleted"])
+        return {"followers_count": int(extra.get("followers", 0)) + gained,
+                "following_count": int(extra.get("following", 0)),
+                "tweet_count": posts, "post_count": posts,
+                "listed_count": int(extra.get("listed", 0)),
+                "like_count": int(extra.get("likes", 0)),
+                "media_count": int(extra.get("media", 0))}
 
     def _includes(self, rows: Sequence[Any], expansions: Sequence[str],
                   media_fields: Sequence[str]) -> dict[str, Any]:
@@ -902,7 +992,7 @@ class XPosting:
     async def lookup_many(self, request: Request) -> Response:
         """``GET /2/tweets?ids=``."""
         account = self._auth(request, READ_SCOPES)
-        headers = self._rate(account.id, "read-many", 900)
+        headers = self._rate(account.id, "read-many", 5000)
         ids = [i.strip() for i in request.query_params.get("ids", "").split(",") if i.strip()]
         if not 1 <= len(ids) <= 100 or not all(ID_RE.match(i) for i in ids):
             raise invalid("ids must hold 1 to 100 post ids.", "ids",
@@ -1004,6 +1094,57 @@ class XPosting:
         body["meta"] = meta
         return JSONResponse(body, headers=headers)
 
+    # -- trends -----------------------------------------------------------------------------
+
+    async def trends_by_place(self, request: Request) -> Response:
+        """``GET /2/trends/by/woeid/{woeid}``."""
+        account = self._auth(request, ())
+        headers = self._rate(account.id, "trends", TRENDS_LIMIT)
+        raw = request.path_params["woeid"]
+        if not NUMBER_RE.match(raw) or not 0 < int(raw) <= INT32_MAX:
+            raise invalid(f"The `woeid` path parameter value [{raw}] is not a valid WOEID.",
+                          "woeid", raw, headers)
+        woeid = int(raw)
+        raw_max = request.query_params.get("max_trends", str(DEFAULT_TRENDS))
+        count = int(raw_max) if NUMBER_RE.match(raw_max) else -1
+        if not 1 <= count <= MAX_TRENDS:
+            raise invalid(f"The `max_trends` query parameter value [{raw_max}] is not between "
+                          f"1 and {MAX_TRENDS}", "max_trends", raw_max, headers)
+        fields = self._field_names(request, "trend.fields", TREND_FIELDS, headers)
+        if woeid not in PLACES:
+            return JSONResponse({"errors": [{
+                "value": raw, "detail": f"Could not find trend with woeid: [{raw}].",
+                "title": "Not Found Error", "resource_type": "trend", "parameter": "woeid",
+                "resource_id": raw, "type": f"{PROBLEMS}/resource-not-found"}]},
+                headers=headers)
+        trends = place_trends(woeid, self.figures_now())[:count]
+        return JSONResponse({"data": [{k: v for k, v in t.items() if k in fields}
+                                      for t in trends]}, headers=headers)
+
+    async def personalized_trends(self, request: Request) -> Response:
+        """``GET /2/users/personalized_trends``."""
+        account = self._auth(request, READ_SCOPES)
+        headers = self._rate(account.id, "personalized-trends", PERSONALIZED_LIMIT)
+        fields = self._field_names(request, "personalized_trend.fields",
+                                   PERSONALIZED_FIELDS, headers)
+        trends = personal_trends(account.id, self.figures_now())
+        return JSONResponse({"data": [{k: v for k, v in t.items() if k in fields}
+                                      for t in trends]}, headers=headers)
+
+    @staticmethod
+    def _field_names(request: Request, param: str, allowed: Sequence[str],
+                     headers: Mapping[str, str]) -> list[str]:
+        """The fields asked for in ``param`` (all of ``allowed`` when absent); 400 otherwise."""
+        raw = request.query_params.get(param)
+        if raw is None:
+            return list(allowed)
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        bad = [v for v in values if v not in allowed] or ([] if values else [raw])
+        if bad:
+            raise invalid(f"The `{param}` query parameter value [{bad[0]}] is not one of "
+                          f"[{','.join(allowed)}]", param, bad[0], headers)
+        return values
+
     # -- sandbox-only -----------------------------------------------------------------------
 
     async def posts(self, request: Request) -> Response:
@@ -1070,11 +1211,134 @@ class XPosting:
             Route("/2/tweets/{id}", answering(self.lookup_one), methods=["GET"]),
             Route("/2/tweets/{id}", answering(self.delete), methods=["DELETE"]),
             Route("/2/users/{id}/tweets", answering(self.user_tweets), methods=["GET"]),
+            Route("/2/trends/by/woeid/{woeid}", answering(self.trends_by_place),
+                  methods=["GET"]),
+            Route("/2/users/personalized_trends", answering(self.personalized_trends),
+                  methods=["GET"]),
             Route("/_posts", self.posts, methods=["GET", "DELETE"]),
             Route("/_social_settings", self.social_settings, methods=["GET", "POST"]),
         ]
 
 
-def routes(core: OAuthCore) -> list[Route]:
-    """The posting routes to mount in the X emulator's app (beside its sign-in routes)."""
-    return XPosting(core).routes()
+# -- the audience model's extras: followers and trends -------------------------------------------
+
+TRENDS_LIMIT = 75
+PERSONALIZED_LIMIT = 10
+DEFAULT_TRENDS = 20
+MAX_TRENDS = 50
+INT32_MAX = 2**31 - 1
+TREND_FIELDS = ("trend_name", "tweet_count")
+PERSONALIZED_FIELDS = ("category", "post_count", "trend_name", "trending_since")
+PERSONALIZED_COUNT = 12
+
+#: WOEID → (place, how many people post there compared with the whole world, local trends).
+PLACES: dict[int, tuple[str, float, tuple[tuple[str, str], ...]]] = {
+    1: ("Worldwide", 1.0, ()),
+    23424977: ("United States", 0.4, (
+        ("#SuperBowlAds", "Business & finance"), ("Coachella lineup", "Music"),
+        ("#NationalPetDay", "Lifestyle"), ("Tiny Desk", "Music"))),
+    23424975: ("United Kingdom", 0.15, (
+        ("#BakeOff", "Entertainment"), ("Glastonbury", "Music"),
+        ("#LondonFashionWeek", "Lifestyle"), ("Bank holiday", "Lifestyle"))),
+    44418: ("London", 0.05, (
+        ("#LondonFashionWeek", "Lifestyle"), ("Notting Hill", "Lifestyle"),
+        ("Tube strike", "News"), ("Shoreditch", "Art & design"), ("#LondonEats", "Food"))),
+    2459115: ("New York", 0.06, (
+        ("#NYFW", "Lifestyle"), ("Central Park", "Lifestyle"),
+        ("Brooklyn Flea", "Art & design"), ("#NYCEats", "Food"), ("Met Gala", "Entertainment"))),
+    638242: ("Berlin", 0.02, (
+        ("#BerlinArtWeek", "Art & design"), ("Berlinale", "Entertainment"),
+        ("Tempelhof", "Lifestyle"), ("#Techno", "Music"), ("Späti", "Food"))),
+}
+#: Trends anywhere: (name, category).
+CREATOR_TRENDS: tuple[tuple[str, str], ...] = (
+    ("#AIart", "Art & design"), ("#CreatorEconomy", "Business & finance"),
+    ("#ContentCreator", "Business & finance"), ("#ShortFilm", "Entertainment"),
+    ("#VideoEditing", "Technology"), ("#Photography", "Photography"),
+    ("#StreetPhotography", "Photography"), ("#BehindTheScenes", "Entertainment"),
+    ("#SmallBusiness", "Business & finance"), ("#Reels", "Entertainment"),
+    ("#GoldenHour", "Photography"), ("#StopMotion", "Art & design"),
+    ("#DigitalArt", "Art & design"), ("#PodcastLife", "Entertainment"),
+    ("#IndieDev", "Technology"), ("#MusicProducer", "Music"), ("#FilmTok", "Entertainment"),
+    ("#Upcycling", "Lifestyle"), ("#CreatorTips", "Business & finance"),
+    ("#Timelapse", "Photography"),
+    ("Algorithm update", "Technology"), ("Vertical video", "Technology"),
+    ("Thumbnail tips", "Business & finance"), ("AI music", "Music"),
+    ("Brand deals", "Business & finance"), ("Creator fund", "Business & finance"),
+    ("Color grading", "Photography"), ("Studio tour", "Lifestyle"),
+    ("Morning routine", "Lifestyle"), ("Film photography", "Photography"),
+    ("Lumen Pro launch", "Technology"), ("Nova Cam 3 reveal", "Technology"),
+    ("Pixelmark 5 release", "Technology"), ("Aurora headset launch", "Technology"),
+    ("New editing app", "Technology"), ("Drone rules", "News"),
+    ("Only on X", "Only on X · Trending"), ("Live now", "Entertainment"),
+)
+#: The weekday's own hashtag (Monday first), which trends on that day.
+WEEKDAY_TAGS: tuple[tuple[str, str], ...] = (
+    ("#MondayMotivation", "Lifestyle"), ("#TipTuesday", "Business & finance"),
+    ("#WisdomWednesday", "Lifestyle"), ("#ThrowbackThursday", "Entertainment"),
+    ("#FridayFeeling", "Lifestyle"), ("#SaturdayVibes", "Lifestyle"),
+    ("#SundayFunday", "Lifestyle"),
+)
+
+
+def _unit(*parts: object) -> float:
+    """A number in [0, 1) drawn from ``parts`` (the same every time)."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _follow_rate(post_id: str) -> float:
+    """The share of a post's views that follow its author (0.2 % to 1 %)."""
+    return 0.002 + 0.008 * _unit("follow", post_id)
+
+
+def _candidates(local: Sequence[tuple[str, str]], now: float) -> list[tuple[str, str, float]]:
+    """(name, category, boost) of what may trend at ``now``: the creator topics, the weekday's
+    tag (boosted) and the place's own topics (boosted)."""
+    weekday = WEEKDAY_TAGS[time.gmtime(now).tm_wday]
+    found: dict[str, tuple[str, str, float]] = {
+        name: (name, category, 0.0) for name, category in CREATOR_TRENDS}
+    for name, category in local:
+        found[name] = (name, category, 0.35)
+    found[weekday[0]] = (weekday[0], weekday[1], 0.6)
+    return list(found.values())
+
+
+def place_trends(woeid: int, now: float) -> list[dict[str, Any]]:
+    """The trends of a known place during the hour of ``now``, most posted about first."""
+    _, share, local = PLACES[woeid]
+    hour = int(now // 3600)
+    scored = sorted(((_unit(woeid, hour, name) * 0.8 + boost, name)
+                     for name, _, boost in _candidates(local, now)), reverse=True)
+    trends: list[dict[str, Any]] = []
+    for score, name in scored:
+        trend: dict[str, Any] = {"trend_name": name}
+        if _unit("count", woeid, hour, name) >= 1 / 6:
+            trend["tweet_count"] = int(share * 1500 * math.exp(score * 5.5)) + 25
+        trends.append(trend)
+    return trends
+
+
+def personal_trends(account_id: str, now: float) -> list[dict[str, Any]]:
+    """A dozen trends for one account during the hour of ``now``."""
+    hour = int(now // 3600)
+    scored = sorted(((_unit(account_id, hour, name) * 0.8 + boost, name, category)
+                     for name, category, boost in _candidates((), now)), reverse=True)
+    trends: list[dict[str, Any]] = []
+    for score, name, category in scored[:PERSONALIZED_COUNT]:
+        trend: dict[str, Any] = {"trend_name": name, "category": category}
+        if _unit("count", account_id, hour, name) >= 1 / 6:
+            trend["post_count"] = post_count_text(int(900 * math.exp(score * 6.0)))
+        hours = int(_unit("since", account_id, hour, name) * 8)
+        trend["trending_since"] = "Trending now" if hours < 2 else f"Trending for {hours} hours"
+        trends.append(trend)
+    return trends
+
+
+def post_count_text(count: int) -> str:
+    """A count as X shows it beside a trend: ``950 posts``, ``12.5K posts``, ``1.2M posts``."""
+    if count < 1000:
+        return f"{count} posts"
+    size, suffix = (1000, "K") if round(count / 1000, 1) < 1000 else (1_000_000, "M")
+    return f"{f'{count / size:.1f}'.removesuffix('.0')}{suffix} posts"
+

@@ -173,7 +173,8 @@ def test_tiktok_url_client_key_and_comma_scopes() -> None:
     assert url.startswith("https://www.tiktok.com/v2/auth/authorize/?")
     assert p["client_key"] == "tt-client-key"
     assert "client_id" not in p
-    assert p["scope"] == "user.info.basic,user.info.profile,video.publish,video.upload,video.list"
+    assert p["scope"] == ("user.info.basic,user.info.profile,user.info.stats,video.publish,"
+                          "video.upload,video.list")
     assert p["code_challenge"] == b64url_sha256(attempt.verifier)
     assert p["code_challenge_method"] == "S256"
 
