@@ -25,9 +25,12 @@ from mbv_desktop.store.worker import StoreWorker
 if TYPE_CHECKING:
     from mbv_desktop.integrations.policy.metrics import MetricsRegistry
     from mbv_desktop.services.accounts import AccountsService
+    from mbv_desktop.services.ai_spend import AiSpendService
     from mbv_desktop.services.analytics import AnalyticsService
     from mbv_desktop.services.analytics_queries import AnalyticsQueries
+    from mbv_desktop.services.campaigns import CampaignsService
     from mbv_desktop.services.generation import GenerationService
+    from mbv_desktop.services.health_history import HealthHistory
     from mbv_desktop.services.library import LibraryService
     from mbv_desktop.services.metrics_collection import MetricsCollector
     from mbv_desktop.services.notifications import NotificationService
@@ -145,6 +148,24 @@ class Services:
                              self.analytics_queries, self.generation)
 
     @functools.cached_property
+    def campaigns(self) -> CampaignsService:
+        from mbv_desktop.services.campaigns import CampaignsService
+
+        return CampaignsService(self.worker, self.analytics)
+
+    @functools.cached_property
+    def ai_spend(self) -> AiSpendService:
+        from mbv_desktop.services.ai_spend import AiSpendService
+
+        return AiSpendService(self.worker, self.settings)
+
+    @functools.cached_property
+    def health_history(self) -> HealthHistory:
+        from mbv_desktop.services.health_history import HealthHistory
+
+        return HealthHistory(self.worker, self.metrics)
+
+    @functools.cached_property
     def accounts(self) -> AccountsService:
         from mbv_desktop.services.accounts import AccountsService
 
@@ -183,6 +204,8 @@ class Services:
             await self.uploads.aclose()
         if "generation" in self.__dict__:
             await self.generation.aclose()
+        if "health_history" in self.__dict__:  # the session's last figures, into today's row
+            await self.health_history.persist()
 
     def close(self) -> None:
         self.worker.close()
