@@ -21,7 +21,12 @@ form) or ``Authorization: Bearer``; parameters may be query, form or JSON::
          ``paging.cursors`` and ``paging.next``; ``/stories`` lists the last 24 h's stories
     GET  /v21.0/{media-id}?fields=id,caption,media_type,media_product_type,permalink,
          shortcode,timestamp,username,media_url,children{id,media_type},like_count,…
-    GET  /_posts[?account=&all=true], DELETE /_posts, GET|POST /_social_settings  (sandbox)
+    GET  /v21.0/{media-id}/insights?metric=<comma list>[&period=lifetime]
+    GET  /v21.0/{ig-user-id}/insights?metric=reach,views,follower_count,total_interactions
+         &period=day[&metric_type=time_series|total_value][&since=&until=]
+    GET  /v21.0/{ig-user-id}?fields=followers_count,follows_count,media_count,…
+    GET  /_posts[?account=&all=true], DELETE /_posts, DELETE /_posts/{media-id},
+    GET|POST /_social_settings  (sandbox)
 
 Permissions: ``instagram_basic`` to read, plus ``instagram_content_publish`` to create and
 publish (else code 10); the Instagram account must be linked to a Page of the token's user
@@ -52,6 +57,42 @@ Errors are Graph errors, HTTP 400, ``{"error": {"message", "type": "OAuthExcepti
 token problems are code 190 (463 expired, 458 revoked) with ``WWW-Authenticate``, as the
 Facebook sign-in emulator answers them.
 
+Insights (providers.md §5). Figures come from :mod:`.growth` (the audience model the X and
+TikTok emulators share) at the *insights clock*, the emulator's clock plus ``clock_skew_s``,
+with ``metrics_time_scale``; they only grow. Media answer ``{"data": [{"name", "period":
+"lifetime", "values": [{"value"}], "title", "description", "id":
+"<media>/insights/<name>/lifetime"}]}`` in the order asked; ``saved`` is growth's saves and
+``total_interactions`` likes + comments + shares + saves (stories: replies + shares). Metrics by
+media product type: feed images and carousels ``views, reach, likes, comments, shares, saved,
+total_interactions, follows, profile_visits``; reels those and ``ig_reels_avg_watch_time``,
+``ig_reels_video_view_total_time`` (ms); stories ``views, reach, replies, navigation, shares,
+follows, total_interactions``, and an empty ``data`` list once the story is older than 24 h.
+One metric the type does not take fails the whole call (code 100, HTTP 400, the message naming
+it), as do the deprecated ``impressions``, ``plays``, ``video_views``, ``engagement``,
+``clips_replays_count`` and ``ig_reels_aggregated_all_plays_count``. While a media has fewer
+than ``insights_min_views`` views (10) the answer is code 10 "(#10) Not enough viewers for the
+media to show insights", HTTP 400, with no subcode (the real answers seen carry none: a client
+tells it from the permission error by its message). The account's insights (``period=day``)
+add its own audience (per follower and day) to what each media gained in the window
+(``since``/``until``, default the last day for ``total_value``, two days as a time series of
+daily ``values`` with ``end_time`` and ``paging``); ``views`` and ``total_interactions`` need
+``metric_type=total_value``. The account node's ``followers_count`` adds the follows the
+app's media brought and ``media_count`` the feed posts and reels it published.
+
+Insights need ``instagram_manage_insights`` (or ``instagram_business_manage_insights``) in the
+grant, else code 10 "(#10) Application does not have permission for this action", HTTP 403.
+The consent page grants every scope the app asks for, so ``insights_denied`` (Instagram user
+ids or usernames, comma separated) makes an account answer so too; a raw dialog asking fewer
+scopes also gives such a token. A media deleted with ``DELETE /_posts/{media-id}`` (as if the
+creator removed it on Instagram) is gone: its node and insights answer code 100, subcode 33
+("does not exist, cannot be loaded due to missing permissions…"), HTTP 400. Every insights call
+of an Instagram account counts in a sliding hour; past ``insights_per_hour`` the answer is code
+17 "(#17) User request limit reached" (``is_transient``), HTTP 403, and every insights answer
+carries ``X-Business-Use-Case-Usage: {"<ig-user-id>": [{"type": "instagram", "call_count",
+"total_cputime", "total_time", "estimated_time_to_regain_access"}]}`` (percentages; minutes until
+the oldest call leaves the hour when throttled, else 0). The throttle window follows the
+emulator clock (``POST /_settings {"advance": s}`` moves it), not the skewed one.
+
 ``GET /_posts`` answers ``{"data": [{id, ig_user_id, username, media_type,
 media_product_type, caption, timestamp, permalink, media_url, children, container_id}],
 "meta": {"count"}}`` oldest first; ``account`` (an Instagram user id or username) narrows it;
@@ -66,6 +107,7 @@ import json
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +119,7 @@ from starlette.routing import Route
 from mbv_desktop.sandbox.common import bearer_token
 from mbv_desktop.sandbox.oauth.core import DemoAccount, OAuthCore, random_token, read_params
 from mbv_desktop.sandbox.oauth.store import Grant
+from mbv_desktop.sandbox.social import growth
 from mbv_desktop.sandbox.social.common import (
     Reply,
     Tunables,
@@ -120,14 +163,70 @@ STATUS_TEXT = {
     "EXPIRED": "Expired: Media was not published within 24 hours.",
 }
 
+INSIGHTS_SCOPES = ("instagram_manage_insights", "instagram_business_manage_insights")
+FEED_METRICS = ("views", "reach", "likes", "comments", "shares", "saved", "total_interactions",
+                "follows", "profile_visits")
+REELS_METRICS = (*FEED_METRICS, "ig_reels_avg_watch_time", "ig_reels_video_view_total_time")
+STORY_METRICS = ("views", "reach", "replies", "navigation", "shares", "follows",
+                 "total_interactions")
+MEDIA_METRICS = frozenset(REELS_METRICS + STORY_METRICS)
+#: Deprecated metrics (asking one fails the whole call) and what replaced them.
+DEPRECATED_METRICS = {"impressions": "views", "plays": "views", "video_views": "views",
+                      "clips_replays_count": "views",
+                      "ig_reels_aggregated_all_plays_count": "views",
+                      "engagement": "total_interactions"}
+ACCOUNT_METRICS = ("reach", "views", "follower_count", "total_interactions")
+TOTAL_VALUE_ONLY = frozenset({"views", "total_interactions"})
+METRIC_TEXT: dict[str, tuple[str, str]] = {
+    "views": ("Views", "The number of times the content was played or displayed."),
+    "reach": ("Accounts reached", "The number of unique accounts that have seen the content at "
+                                  "least once."),
+    "likes": ("Likes", "The number of likes on the post."),
+    "comments": ("Comments", "The number of comments on the post."),
+    "shares": ("Shares", "The number of shares of the content."),
+    "saved": ("Saves", "The number of saves of the post."),
+    "total_interactions": ("Interactions", "Likes, saves, comments, shares and replies, minus "
+                                           "those undone."),
+    "follows": ("Follows", "The number of accounts that started following after seeing it."),
+    "profile_visits": ("Profile visits", "The number of times the profile was visited from "
+                                         "the post."),
+    "replies": ("Replies", "The number of replies to the story."),
+    "navigation": ("Navigation", "Taps forward and back, swipes to the next story and exits."),
+    "ig_reels_avg_watch_time": ("Average watch time", "The average time the reel was played, in "
+                                                      "milliseconds."),
+    "ig_reels_video_view_total_time": ("Watch time", "The total time the reel was played, in "
+                                                     "milliseconds."),
+    "follower_count": ("Follower count", "The number of accounts that started following the "
+                                         "account in the period."),
+}
+#: (metric, lowest share of views, highest share of views) beyond those of :mod:`.growth`.
+EXTRA_RATES = (("follows", 0.001, 0.004), ("profile_visits", 0.01, 0.03),
+               ("replies", 0.002, 0.01), ("navigation", 0.8, 1.4))
+STORY_TTL = 86400.0
+THROTTLE_WINDOW = 3600.0
+DAY = 86400.0
+MAX_RANGE = 30 * DAY
+USAGE_HEADER = "x-business-use-case-usage"
+#: The account's own audience, per day and per follower, besides what the app's posts bring.
+BASE_VIEWS_PER_FOLLOWER = 0.2
+BASE_FOLLOWS_PER_FOLLOWER = 0.0008
+
+
+def _unit(media_id: str, salt: str) -> float:
+    """A number in [0, 1) drawn from the media id (the same every time)."""
+    digest = hashlib.sha256(f"ig:{salt}:{media_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
 
 class GraphError(Exception):
-    """A Graph API error (HTTP 400, as Graph answers)."""
+    """A Graph API error (HTTP 400 unless ``status`` says otherwise, as Graph answers);
+    ``headers`` go with the answer (the usage header of a throttled call)."""
 
     def __init__(self, code: int, message: str, *, subcode: int | None = None,
                  type_: str = "OAuthException", token_error: bool = False,
                  user_title: str | None = None, user_msg: str | None = None,
-                 transient: bool | None = None) -> None:
+                 transient: bool | None = None, status: int = 400,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -137,6 +236,8 @@ class GraphError(Exception):
         self.user_title = user_title
         self.user_msg = user_msg
         self.transient = transient
+        self.status = status
+        self.headers = dict(headers or {})
 
     def response(self) -> Response:
         error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
@@ -149,11 +250,11 @@ class GraphError(Exception):
         if self.user_msg is not None:
             error["error_user_msg"] = self.user_msg
         error["fbtrace_id"] = random_token("A", 10)
-        headers = {}
+        headers = dict(self.headers)
         if self.token_error:
             headers["www-authenticate"] = ('OAuth "Facebook Platform" "invalid_token" '
                                            f'"{self.message}"')
-        return JSONResponse({"error": error}, 400, headers=headers)
+        return JSONResponse({"error": error}, self.status, headers=headers)
 
 
 def unsupported(method: str, node_id: str) -> GraphError:
@@ -207,6 +308,16 @@ class InstagramSettings(Tunables):
     container_ttl: seconds before an unpublished container is EXPIRED.
     fail_next_containers: the next N containers created end in ERROR after processing, with
     ``container_error_subcode`` (2207053, "unknown upload error").
+    metrics_time_scale: how much faster than the emulator clock audiences grow (60: a real
+    minute is an hour of views; see :mod:`.growth`).
+    clock_skew_s: seconds the insights clock runs ahead of the emulator clock (negative:
+    behind, so new media look younger; the only setting that may be negative).
+    insights_min_views: below this many views media insights answer "Not enough viewers".
+    insights_per_hour: insights calls (media and account) one Instagram account may make in a
+    sliding hour before the calls are throttled (code 17).
+    insights_denied: Instagram user ids or usernames (comma separated) whose connection is
+    treated as lacking the insights permission (the consent page grants every scope asked; a
+    person on Facebook's real dialog can untick it).
     """
 
     image_delay: float = 0.0
@@ -216,6 +327,26 @@ class InstagramSettings(Tunables):
     container_ttl: float = 86400.0
     fail_next_containers: int = 0
     container_error_subcode: int = 2207053
+    metrics_time_scale: float = 60.0
+    clock_skew_s: float = 0.0
+    insights_min_views: int = 10
+    insights_per_hour: int = 4800
+    insights_denied: str = ""
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """As :meth:`Tunables.update`, except that ``clock_skew_s`` may be negative."""
+        skew = changes.get("clock_skew_s")
+        if "clock_skew_s" in changes and (isinstance(skew, bool)
+                                          or not isinstance(skew, int | float)
+                                          or not math.isfinite(skew)):
+            raise ValueError("clock_skew_s must be a number of seconds")
+        super().update({k: v for k, v in changes.items() if k != "clock_skew_s"})
+        if "clock_skew_s" in changes:
+            self.clock_skew_s = float(skew)  # type: ignore[arg-type]
+
+    def denies_insights(self, ig_id: str, username: str) -> bool:
+        names = {n.strip().lstrip("@") for n in self.insights_denied.split(",")}
+        return ig_id in names or username in names
 
 
 class InstagramPublishing:
@@ -230,6 +361,7 @@ class InstagramPublishing:
         self.settings = InstagramSettings(image_delay=1.0 if demo else 0.0,
                                           video_delay=4.0 if demo else 0.0)
         self.ig_users: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self._insight_calls: dict[str, deque[float]] = {}
         for account in core.accounts:
             for page in account.extra.get("pages", ()):
                 if page.get("ig"):
@@ -585,14 +717,12 @@ class InstagramPublishing:
 
     def _media_json(self, row: Any, fields: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         username = str(self.ig_users[row["ig_user"]][1]["username"])
-        seed = int(hashlib.sha256(row["id"].encode()).hexdigest()[:8], 16)
-        hours = max(0.0, (self.core.now() - row["published_at"]) / 3600)
-        likes = int((5 + seed % 40) * math.log1p(hours * 6) * 4)
+        figures = self._media_values(row, self._metrics_now())
         children = json_list(row["children"])
         values: dict[str, Any] = {
-            "id": row["id"], "caption": row["caption"], "comments_count": likes // 12,
+            "id": row["id"], "caption": row["caption"], "comments_count": figures["comments"],
             "is_comment_enabled": True, "is_shared_to_feed": row["product_type"] != "STORY",
-            "like_count": likes, "media_product_type": row["product_type"],
+            "like_count": figures["likes"], "media_product_type": row["product_type"],
             "media_type": row["media_type"],
             "media_url": children[0]["media_url"] if children else row["media_url"],
             "owner": {"id": row["ig_user"]}, "permalink": self._permalink(row, username),
@@ -667,7 +797,9 @@ class InstagramPublishing:
         """``GET /{node-id}``: a container or a published media of the token's accounts;
         anything else goes to the Facebook emulator's node handler."""
         node_id = request.path_params["node_id"]
-        if not node_id.isdigit() or node_id in self.ig_users:
+        if node_id in self.ig_users:
+            return self._live_profile(node_id, await self.fallback(request))
+        if not node_id.isdigit():
             return await self.fallback(request)
         with self.store.connect() as db:
             container = db.execute("SELECT * FROM ig_containers WHERE id=?",
@@ -701,7 +833,245 @@ class InstagramPublishing:
         out.setdefault("id", node_id)
         return JSONResponse(out)
 
+    # -- insights ----------------------------------------------------------------------------
+
+    def _metrics_now(self) -> float:
+        """The insights clock: the emulator's, skewed by ``clock_skew_s``."""
+        return self.core.now() + self.settings.clock_skew_s
+
+    def _media_values(self, row: Any, at: float) -> dict[str, int]:
+        """Every media metric of ``row`` at ``at`` (whole numbers that never go down)."""
+        media_id = row["id"]
+        base = growth.figures(media_id, row["published_at"], at,
+                              time_scale=self.settings.metrics_time_scale)
+        views = base["views"]
+        out = {"views": views, "reach": base["reach"], "likes": base["likes"],
+               "comments": base["comments"], "shares": base["shares"], "saved": base["saves"]}
+        for name, low, high in EXTRA_RATES:
+            out[name] = int(views * (low + (high - low) * _unit(media_id, name)))
+        if row["product_type"] == "STORY":
+            out["total_interactions"] = out["replies"] + out["shares"]
+        else:
+            out["total_interactions"] = (out["likes"] + out["comments"] + out["shares"]
+                                         + out["saved"])
+        average_ms = int(2000 + 9000 * _unit(media_id, "watch")) if views else 0
+        out["ig_reels_avg_watch_time"] = average_ms
+        out["ig_reels_video_view_total_time"] = views * average_ms
+        return out
+
+    def _count_insights_call(self, ig_id: str) -> dict[str, str]:
+        """Counts one insights call of the account (sliding hour); the usage header to send.
+        Over ``insights_per_hour``: code 17, HTTP 403, with that header."""
+        now = self.core.now()
+        limit = self.settings.insights_per_hour
+        calls = self._insight_calls.setdefault(ig_id, deque())
+        while calls and now - calls[0] >= THROTTLE_WINDOW:
+            calls.popleft()
+        allowed = len(calls) < limit
+        if allowed:
+            calls.append(now)
+        share = min(100, math.ceil(100 * len(calls) / limit)) if limit else 100
+        regain = 0
+        if not allowed:
+            regain = max(1, math.ceil((calls[0] + THROTTLE_WINDOW - now) / 60)) if calls else 60
+        usage = {ig_id: [{"type": "instagram", "call_count": share,
+                          "total_cputime": share // 4, "total_time": share // 3,
+                          "estimated_time_to_regain_access": regain}]}
+        headers = {USAGE_HEADER: json.dumps(usage, separators=(",", ":"))}
+        if not allowed:
+            raise GraphError(17, "(#17) User request limit reached", transient=True,
+                             status=403, headers=headers)
+        return headers
+
+    def _check_insights_permission(self, grant: Grant, ig_id: str) -> None:
+        username = str(self.ig_users[ig_id][1]["username"])
+        if not set(INSIGHTS_SCOPES) & set(grant.scopes) \
+                or self.settings.denies_insights(ig_id, username):
+            raise GraphError(10, "(#10) Application does not have permission for this action",
+                             status=403)
+
+    @staticmethod
+    def _metric_names(raw: str | None, allowed: Sequence[str], *, media: bool) -> list[str]:
+        """The metrics asked for, or the error that fails the whole call."""
+        names = list(dict.fromkeys(n.strip() for n in (raw or "").split(",") if n.strip()))
+        if not names:
+            raise GraphError(100, "(#100) The parameter metric is required")
+        for index, name in enumerate(names):
+            if name in DEPRECATED_METRICS:
+                raise GraphError(100, f"(#100) The {name} metric is no longer supported "
+                                      f"(deprecated from v22.0); use "
+                                      f"{DEPRECATED_METRICS[name]} instead.")
+            if name in allowed:
+                continue
+            if media and name in MEDIA_METRICS:
+                raise GraphError(100, f"(#100) The Media Insights API does not support the "
+                                      f"{name} metric for this media product type.")
+            raise GraphError(100, f"(#100) metric[{index}] must be one of the following "
+                                  f"values: {', '.join(allowed)} (not {name})")
+        return names
+
+    @staticmethod
+    def _entry(node_id: str, name: str, period: str) -> dict[str, Any]:
+        title, description = METRIC_TEXT[name]
+        return {"name": name, "period": period, "title": title, "description": description,
+                "id": f"{node_id}/insights/{name}/{period}"}
+
+    async def insights(self, request: Request) -> Response:
+        """``GET /{ig-media-id}/insights`` and ``GET /{ig-user-id}/insights``."""
+        params = await read_params(request)
+        grant, account = self._grant(request, params)
+        node_id = request.path_params["node_id"]
+        if node_id in self.ig_users:
+            if self.ig_users[node_id][0] != account.id:
+                raise unsupported("get", node_id)
+            return await self._account_insights(request, params, grant, node_id)
+        with self.store.connect() as db:
+            row = db.execute("SELECT * FROM ig_media WHERE id=?", (node_id,)).fetchone()
+        if row is None or row["ig_user"] not in self._owned(account):
+            raise unsupported("get", node_id)
+        usage = self._count_insights_call(row["ig_user"])
+        try:
+            return JSONResponse({"data": self._media_insights(row, grant, params)},
+                                headers=usage)
+        except GraphError as error:
+            error.headers = {**usage, **error.headers}
+            raise
+
+    def _media_insights(self, row: Any, grant: Grant,
+                        params: Mapping[str, str]) -> list[dict[str, Any]]:
+        self._check_insights_permission(grant, row["ig_user"])
+        product = row["product_type"]
+        allowed = STORY_METRICS if product == "STORY" else REELS_METRICS \
+            if product == "REELS" else FEED_METRICS
+        names = self._metric_names(params.get("metric"), allowed, media=True)
+        if params.get("period", "lifetime") != "lifetime":
+            raise GraphError(100, "(#100) period must be one of the following values: "
+                                  "lifetime")
+        now = self._metrics_now()
+        if product == "STORY" and now - row["published_at"] > STORY_TTL:
+            return []  # story insights are kept for 24 hours
+        values = self._media_values(row, now)
+        if values["views"] < self.settings.insights_min_views:
+            raise GraphError(10, "(#10) Not enough viewers for the media to show insights")
+        return [{**self._entry(row["id"], name, "lifetime"),
+                 "values": [{"value": values[name]}]} for name in names]
+
+    async def _account_insights(self, request: Request, params: Mapping[str, str],
+                                grant: Grant, ig_id: str) -> Response:
+        usage = self._count_insights_call(ig_id)
+        try:
+            self._check_insights_permission(grant, ig_id)
+            names = self._metric_names(params.get("metric"), ACCOUNT_METRICS, media=False)
+            if not params.get("period"):
+                raise GraphError(100, "(#100) The parameter period is required")
+            if params["period"] != "day":
+                raise GraphError(100, "(#100) period must be one of the following values: day")
+            metric_type = params.get("metric_type") or "time_series"
+            if metric_type not in ("time_series", "total_value"):
+                raise GraphError(100, "(#100) metric_type must be one of the following values: "
+                                      "time_series, total_value")
+            totals_only = [n for n in names if n in TOTAL_VALUE_ONLY]
+            if metric_type == "time_series" and totals_only:
+                raise GraphError(100, f"(#100) The following metrics ({', '.join(totals_only)})"
+                                      " should be specified with parameter "
+                                      "metric_type=total_value")
+            since, until = self._window(params, DAY if metric_type == "total_value" else 2 * DAY)
+            with self.store.connect() as db:
+                rows = db.execute("SELECT * FROM ig_media WHERE ig_user=?", (ig_id,)).fetchall()
+        except GraphError as error:
+            error.headers = {**usage, **error.headers}
+            raise
+        if metric_type == "total_value":
+            totals = self._account_window(ig_id, rows, since, until)
+            data = [{**self._entry(ig_id, name, "day"), "total_value": {"value": totals[name]}}
+                    for name in names]
+            return JSONResponse({"data": data}, headers=usage)
+        ends: list[float] = []
+        end = until
+        while end > since + 1e-6:
+            ends.insert(0, end)
+            end -= DAY
+        days = [(end, self._account_window(ig_id, rows, max(since, end - DAY), end))
+                for end in ends]
+        data = [{**self._entry(ig_id, name, "day"),
+                 "values": [{"value": figures[name], "end_time": iso_graph(end)}
+                            for end, figures in days]} for name in names]
+        span = until - since
+        paging = {"previous": str(request.url.include_query_params(
+                      since=int(since - span), until=int(since))),
+                  "next": str(request.url.include_query_params(
+                      since=int(until), until=int(until + span)))}
+        return JSONResponse({"data": data, "paging": paging}, headers=usage)
+
+    def _window(self, params: Mapping[str, str], default: float) -> tuple[float, float]:
+        """(since, until) of an account insights call, on the insights clock."""
+        bounds: dict[str, float] = {}
+        for name in ("since", "until"):
+            if params.get(name):
+                try:
+                    bounds[name] = float(params[name])
+                except ValueError:
+                    raise GraphError(100, f"(#100) {name} must be a Unix timestamp.") from None
+        until = bounds.get("until", self._metrics_now())
+        since = bounds.get("since", until - default)
+        if since >= until:
+            raise GraphError(100, "(#100) since must be earlier than until.")
+        if until - since > MAX_RANGE:
+            raise GraphError(100, "(#100) There cannot be more than 30 days (2592000 s) "
+                                  "between since and until")
+        return since, until
+
+    def _account_window(self, ig_id: str, rows: Sequence[Any], since: float,
+                        until: float) -> dict[str, int]:
+        """The account's figures from ``since`` to ``until``: its own audience plus what each
+        published media gained in that time."""
+        followers = float(self.ig_users[ig_id][1].get("followers_count", 0))
+        days = (until - since) / DAY
+        views = followers * BASE_VIEWS_PER_FOLLOWER * days
+        totals = {"views": views, "reach": views * 0.6,
+                  "follower_count": followers * BASE_FOLLOWS_PER_FOLLOWER * days,
+                  "total_interactions": views * 0.04}
+        for row in rows:
+            if row["published_at"] >= until:
+                continue
+            late, early = self._media_values(row, until), self._media_values(row, since)
+            totals["views"] += late["views"] - early["views"]
+            totals["reach"] += late["reach"] - early["reach"]
+            totals["follower_count"] += late["follows"] - early["follows"]
+            totals["total_interactions"] += (late["total_interactions"]
+                                             - early["total_interactions"])
+        return {name: int(value) for name, value in totals.items()}
+
+    def _live_profile(self, ig_id: str, response: Response) -> Response:
+        """The Facebook emulator's answer for the Instagram account, with ``followers_count``
+        and ``media_count`` counting what the app published (and the followers it brought)."""
+        if response.status_code != 200:
+            return response
+        try:
+            body = json.loads(bytes(response.body))
+        except ValueError:
+            return response
+        if not isinstance(body, dict) or not {"followers_count", "media_count"} & body.keys():
+            return response
+        with self.store.connect() as db:
+            rows = db.execute("SELECT * FROM ig_media WHERE ig_user=?", (ig_id,)).fetchall()
+        now = self._metrics_now()
+        if isinstance(body.get("followers_count"), int):
+            body["followers_count"] += sum(self._media_values(r, now)["follows"] for r in rows)
+        if isinstance(body.get("media_count"), int):
+            body["media_count"] += sum(1 for r in rows if r["product_type"] != "STORY")
+        return JSONResponse(body)
+
     # -- sandbox-only -----------------------------------------------------------------------
+
+    async def delete_post(self, request: Request) -> Response:
+        """``DELETE /_posts/{media_id}``: the creator deletes the post on Instagram."""
+        media_id = request.path_params["media_id"]
+        with self.store.connect(write=True) as db:
+            removed = db.execute("DELETE FROM ig_media WHERE id=?", (media_id,)).rowcount
+        if not removed:
+            return JSONResponse({"error": {"message": f"no published media {media_id}"}}, 404)
+        return JSONResponse({"removed": removed})
 
     async def posts(self, request: Request) -> Response:
         """``GET /_posts`` (listing) and ``DELETE /_posts`` (forget everything)."""
@@ -757,6 +1127,8 @@ class InstagramPublishing:
             Route("/{version}/{ig_user_id}/content_publishing_limit",
                   graph(self.publishing_limit), methods=["GET"]),
             Route("/_posts", self.posts, methods=["GET", "DELETE"]),
+            Route("/_posts/{media_id}", self.delete_post, methods=["DELETE"]),
+            Route("/{version}/{node_id}/insights", graph(self.insights), methods=["GET"]),
             Route("/_social_settings", self.social_settings, methods=["GET", "POST"]),
             Route("/{version}/{node_id}", graph(self.node), methods=["GET"]),
         ]
