@@ -67,7 +67,7 @@ class Services:
         from mbv_desktop.services.generation import GenerationService
 
         return GenerationService(self.worker, self.settings, self.secrets, self.data_dir,
-                                 self.metrics)
+                                 self.metrics, analytics=self.analytics)
 
     @functools.cached_property
     def similarity(self) -> SimilarityService:

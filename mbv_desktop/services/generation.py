@@ -50,6 +50,7 @@ from mbv_desktop.store.worker import StoreWorker
 
 if TYPE_CHECKING:  # the clients pull in httpx and, later, openai: not on the first window's path
     from mbv_desktop.integrations.ai.openai_compat import ChatDelta, OpenAICompatClient
+    from mbv_desktop.services.analytics import AnalyticsService
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ class _Clients:
 
 class GenerationService:
     def __init__(self, worker: StoreWorker, settings: Settings, secrets: SecretStore,
-                 data_dir: Path, metrics: MetricsRegistry) -> None:
+                 data_dir: Path, metrics: MetricsRegistry, *,
+                 analytics: AnalyticsService | None = None) -> None:
         self._worker = worker
         self._settings = settings
         self._secrets = secrets
@@ -117,6 +119,8 @@ class GenerationService:
         self._configs: dict[Provider, AiProviderConfig] | None = None
         self._clients = _Clients()
         self.events: EventHub[AiRunRecorded] = EventHub()
+        #: Gets a ``content_generation`` event per complete run (settable after construction).
+        self.analytics = analytics
 
     # --- providers ------------------------------------------------------------------------
 
@@ -208,7 +212,20 @@ class GenerationService:
             lambda c: AiRunRepository(c).record(record, datetime.now(UTC))))
         self.events.publish(AiRunRecorded(run_id, record.cost_usd))
         self._metrics.metrics_for(record.provider).add_cost(record.cost_usd)
+        if record.status == "complete" and record.kind != "embedding":
+            await self._track_generation(record)
         return run_id
+
+    async def _track_generation(self, record: AiRunRecord) -> None:
+        """The usage event for a complete run: which provider, model and kind of content;
+        never the prompt or the text."""
+        if self.analytics is None:
+            return
+        try:
+            await self.analytics.track("content_generation", {
+                "provider": record.provider, "model": record.model[:100], "kind": record.kind})
+        except MbvError as e:  # an analytics event never fails the generation it reports
+            log.info("generation: the content_generation event was not queued: %s", e)
 
     # --- text -----------------------------------------------------------------------------
 
