@@ -20,6 +20,9 @@ from mbv_desktop.core.errors import MbvError
 
 log = logging.getLogger(__name__)
 
+HEALTH_SAMPLE_MS = 5_000  # integration health: one sample per provider this often
+HEALTH_PERSIST_MS = 60_000  # and folded into today's row this often (and on closing)
+
 
 @dataclass(frozen=True)
 class WindowOptions:
@@ -38,6 +41,9 @@ def preload_after_first_paint() -> None:
     from mbv_desktop.core import platforms
 
     platforms.preload()
+    from mbv_desktop.ui.widgets.charts import preload as preload_charts
+
+    preload_charts()  # the Analytics panel's plotting library (~300 ms to import)
     gc.freeze()  # as the window does after its first frame: long-lived, out of the GC's walk
 
 
@@ -51,7 +57,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     import qasync
-    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtCore import QCoreApplication, QEvent, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from mbv_desktop import APP_NAME, __version__
@@ -109,6 +115,19 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
                          progress=False)
         services.sync.start()  # uploads and draft sync, in the background from now on
         services.publishing.start()  # due posts go out while the app runs
+        services.metrics_collection.start()  # and published posts' figures come in
+        services.analytics.start()  # usage events that waited (opted-in creators only)
+        services.publishing.outcomes.subscribe(
+            lambda _o: services.metrics_collection.wake())
+        health = services.health_history  # integration health: every 5 s, kept every minute
+        health.sample()
+        sampler = QTimer(window)
+        sampler.timeout.connect(health.sample)
+        sampler.start(HEALTH_SAMPLE_MS)
+        keeper = QTimer(window)
+        keeper.timeout.connect(lambda: window.tasks.run(
+            health.persist(), label="Keeping integration health", progress=False))
+        keeper.start(HEALTH_PERSIST_MS)
         if interactive:
             window.install_tray()  # where the desktop has one: publishing goes on in the tray
         if interactive and not _headless():

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+
+from mbv_desktop.core.scheduling import zone as time_zone
 
 #: Every metric the app stores, in the order tables and exports list them.
 METRICS: tuple[str, ...] = (
@@ -99,3 +101,24 @@ class Trend:
     @property
     def is_hashtag(self) -> bool:
         return self.name.startswith("#")
+
+
+@dataclass(frozen=True)
+class AnalyticsFilter:
+    """Which posts: published in [start, end), on these platforms / accounts, with this tag.
+    Empty means "all"."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    platforms: tuple[str, ...] = ()
+    accounts: tuple[tuple[str, str], ...] = ()
+    tag: str = ""
+
+    def with_days(self, first: date | None, last: date | None, zone: str = "UTC"
+                  ) -> AnalyticsFilter:
+        """The same filter for whole local days ``first``..``last`` (inclusive)."""
+        tz = time_zone(zone)
+        start = datetime.combine(first, time(), tz).astimezone(UTC) if first else None
+        end = (datetime.combine(last + timedelta(days=1), time(), tz).astimezone(UTC)
+               if last else None)
+        return AnalyticsFilter(start, end, self.platforms, self.accounts, self.tag)

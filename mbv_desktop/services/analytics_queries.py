@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from mbv_desktop.core.analytics import ENGAGEMENT_METRICS, METRICS, engagement, engagement_rate
+from mbv_desktop.core.analytics import (
+    ENGAGEMENT_METRICS,
+    METRICS,
+    AnalyticsFilter,
+    engagement,
+    engagement_rate,
+)
 from mbv_desktop.core.drafts import format_time, parse_time, title_of
 from mbv_desktop.core.errors import InvalidInput
 from mbv_desktop.core.scheduling import BestTime, best_times
@@ -42,27 +48,6 @@ EXPORT_COLUMNS = ("collected_at", "published_at", "platform", "account_id", "pos
 def hashtags_of(text: str) -> tuple[str, ...]:
     """The distinct hashtags in ``text``, lower-cased, in order of first use."""
     return tuple(dict.fromkeys(m.group(1).lower() for m in HASHTAG.finditer(text)))
-
-
-@dataclass(frozen=True)
-class AnalyticsFilter:
-    """Which posts: published in [start, end), on these platforms / accounts, with this tag.
-    Empty means "all"."""
-
-    start: datetime | None = None
-    end: datetime | None = None
-    platforms: tuple[str, ...] = ()
-    accounts: tuple[tuple[str, str], ...] = ()
-    tag: str = ""
-
-    def with_days(self, first: date | None, last: date | None, zone: str = "UTC"
-                  ) -> AnalyticsFilter:
-        """The same filter for whole local days ``first``..``last`` (inclusive)."""
-        tz = time_zone(zone)
-        start = datetime.combine(first, time(), tz).astimezone(UTC) if first else None
-        end = (datetime.combine(last + timedelta(days=1), time(), tz).astimezone(UTC)
-               if last else None)
-        return AnalyticsFilter(start, end, self.platforms, self.accounts, self.tag)
 
 
 @dataclass(frozen=True)
@@ -334,7 +319,7 @@ def _series(conn: sqlite3.Connection, posts: Sequence[PostPerformance], metric: 
         cur = conn.execute(
             "SELECT target_id, at, value FROM metric_samples WHERE metric = ?"
             " ORDER BY target_id, at", (metric,))
-    data = np.array(cur.fetchall(), dtype=np.float64).reshape(-1, 3)
+    data = _array(cur)
     if not len(data):
         return []
     ids = data[:, 0].astype(np.int64)
@@ -348,6 +333,15 @@ def _series(conn: sqlite3.Connection, posts: Sequence[PostPerformance], metric: 
                           post.provider, np.ascontiguousarray(chunk[:, 1]),
                           np.ascontiguousarray(chunk[:, 2])))
     return out
+
+
+def _array(cur: sqlite3.Cursor, chunk: int = 4096) -> np.ndarray:
+    """The cursor's rows as one float array, converted a chunk at a time: one conversion of
+    100,000 rows holds the GIL for tens of milliseconds, and the GUI thread needs it too."""
+    parts = []
+    while rows := cur.fetchmany(chunk):
+        parts.append(np.array(rows, dtype=np.float64))
+    return np.concatenate(parts) if parts else np.empty((0, 3))
 
 
 def _group(posts: Iterable[PostPerformance], key: Any) -> list[GroupTotals]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -31,6 +31,7 @@ from mbv_desktop import __version__
 from mbv_desktop.services.container import Services
 from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, SandboxControl
 from mbv_desktop.ui.panels.accounts_panel import AccountsPanel
+from mbv_desktop.ui.panels.analytics.panel import AnalyticsPanel
 from mbv_desktop.ui.panels.create_panel import CreatePanel
 from mbv_desktop.ui.panels.library_panel import LibraryPanel
 from mbv_desktop.ui.panels.schedule_panel import SchedulePanel
@@ -66,6 +67,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("library", "Library", "library", LibraryPanel),
     PanelSpec("schedule", "Schedule", "schedule", SchedulePanel),
     PanelSpec("accounts", "Accounts", "accounts", AccountsPanel),
+    PanelSpec("analytics", "Analytics", "analytics", AnalyticsPanel),
 )
 PANEL_NAMES = tuple(p.name for p in PANELS)
 
@@ -157,6 +159,14 @@ class MainWindow(QMainWindow):
         self.tasks.run(refresh(), label="Checking backups", latest_wins="backup-status",
                        progress=False)
 
+    def _show_usage_events(self) -> None:
+        """What anonymous usage events (GA4) are sent, queued or dropped, and the opt-in."""
+        from mbv_desktop.ui.dialogs.analytics_events_dialog import AnalyticsEventsDialog
+
+        dialog = AnalyticsEventsDialog(self.services, self, tasks=self.tasks)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
     def ask_about_analytics_once(self) -> None:
         """First run only: may anonymous usage events (sign-ins, features used) and crash reports
         be sent? Off unless the creator says yes; asked once, changeable in the settings."""
@@ -166,8 +176,8 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Question, "Help improve Must Be Viral",
                           "May Must Be Viral send anonymous usage events (sign-ins and which "
                           "features are used) and crash reports? Your drafts, media, handles "
-                          "and tokens are never sent. You can change this later with the setting "
-                          "analytics.opt_in.",
+                          "and tokens are never sent. Help → Usage events sent… shows what is sent "
+                          "and changes this.",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setDefaultButton(QMessageBox.StandardButton.No)
 
@@ -255,6 +265,7 @@ class MainWindow(QMainWindow):
             self._build_sandbox_menu(self.services.sandbox_control)
 
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("Usage &events sent…", self._show_usage_events))
         help_menu.addAction(self._action("&About Must Be Viral", self._about))
 
     def _build_sandbox_menu(self, control: SandboxControl) -> None:

@@ -26,17 +26,20 @@ class Seeded:
 
 
 def seed_published(conn: sqlite3.Connection, posts: int, points_per_post: int, *,
-                   seed: int = 7, now: datetime | None = None, days: int = 90) -> Seeded:
+                   seed: int = 7, now: datetime | None = None, days: int = 90,
+                   collections: int | None = None) -> Seeded:
     """``posts`` published targets spread over the last ``days`` days across X, Instagram and
     TikTok, each with about ``points_per_post`` metric samples (whole collections of its
-    platform's metrics). Runs in one transaction on ``conn``."""
+    platform's metrics; or ``collections`` collections each, when given). One transaction on
+    ``conn`` (a store connection: autocommit)."""
     rng = random.Random(seed)
     end = now or datetime.now(UTC)
     platforms = list(ACCOUNTS)
     target_ids: list[int] = []
     points = 0
     samples: list[tuple[int, str, float, float]] = []
-    with conn:
+    conn.execute("BEGIN IMMEDIATE")  # one transaction (the store's connections autocommit)
+    try:
         for i in range(posts):
             provider = platforms[i % len(platforms)]
             metrics = PLATFORM_METRICS[provider]
@@ -61,12 +64,12 @@ def seed_published(conn: sqlite3.Connection, posts: int, points_per_post: int, *
                  stamp))
             target_id = int(cur.lastrowid or 0)
             target_ids.append(target_id)
-            collections = max(1, points_per_post // len(metrics))
+            count = collections or max(1, points_per_post // len(metrics))
             audience = 300 * math.exp(rng.uniform(0, 4)) * (1.6 if published.hour in
                                                              (8, 9, 18, 19, 20) else 1.0)
             span = (end - published).total_seconds()
-            for n in range(collections):
-                at = published.timestamp() + span * (n + 1) / collections
+            for n in range(count):
+                at = published.timestamp() + span * (n + 1) / count
                 grown = audience * (1 - math.exp(-(at - published.timestamp()) / 21600))
                 for k, metric in enumerate(metrics):
                     share = 1.0 if metric in ("views", "reach") else 0.01 + 0.01 * k
@@ -75,8 +78,12 @@ def seed_published(conn: sqlite3.Connection, posts: int, points_per_post: int, *
             conn.execute(
                 "INSERT INTO metric_jobs (target_id, state, next_due_at, collections,"
                 " updated_at) VALUES (?, 'active', ?, ?, ?)",
-                (target_id, format_time(end + timedelta(hours=1)), collections,
+                (target_id, format_time(end + timedelta(hours=1)), count,
                  format_time(end)))
         conn.executemany("INSERT INTO metric_samples (target_id, metric, at, value)"
                          " VALUES (?, ?, ?, ?)", samples)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
     return Seeded(target_ids, points)

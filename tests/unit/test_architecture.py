@@ -23,7 +23,8 @@ def test_first_window_path_does_not_import_heavy_sdks() -> None:
     code = (
         "import sys, mbv_desktop.app, mbv_desktop.ui.main_window, mbv_desktop.cli;"
         "heavy = [m for m in ('openai', 'boto3', 'stripe', 'twitter_text', 'authlib', "
-        "'httpx', 'keyring') if m in sys.modules]; print(','.join(heavy))"
+        "'httpx', 'keyring', 'pyqtgraph', 'numpy') if m in sys.modules]; "
+        "print(','.join(heavy))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
