@@ -254,7 +254,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         300.0,
         "Seconds after publishing before a post's figures are first collected; each later "
         "collection waits twice as long, up to a day.",
-        minimum=1.0,
+        minimum=0.1,
     ),
     SettingSpec(
         "analytics.trends_woeid",

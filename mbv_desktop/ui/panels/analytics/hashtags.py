@@ -47,7 +47,9 @@ class HashtagsTab(QWidget):
         self.table.setAccessibleName("Hashtag performance")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
         self.trend_platform = QComboBox(self)
         self.trend_platform.setAccessibleName("Trends from")

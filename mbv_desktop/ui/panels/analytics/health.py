@@ -64,8 +64,10 @@ class HealthTab(QWidget):
                                                            QHeaderView.ResizeMode.Stretch)
         self.latency = TimeSeriesChart(self, title="p95 latency this session (ms)",
                                        y_label="ms")
-        self.daily = BarChart(self, title=f"Errors per provider, last {HISTORY_DAYS} days",
-                              y_label="Errors")
+        self.daily = BarChart(self, title=f"Calls and errors per day, last {HISTORY_DAYS} days",
+                              y_label="Calls")
+        for chart in (self.latency, self.daily):
+            chart.set_empty_text("No provider has been called yet.")
         layout = QVBoxLayout(self)
         layout.addWidget(self.note)
         layout.addWidget(self.table, 2)
@@ -95,9 +97,14 @@ class HealthTab(QWidget):
                                      np.array([s.p95_ms for s in samples], dtype=np.float64)))
         self.latency.set_series(series)
         today = datetime.now(UTC).date()
-        self._tasks.run(history.days(today - timedelta(days=HISTORY_DAYS - 1), today),
-                        label="Reading integration history", latest_wins="analytics-health",
-                        progress=False, on_success=self._show_days)
+
+        async def days() -> list[Any]:
+            await history.persist()  # this session's figures so far count in today's bar
+            return await history.days(today - timedelta(days=HISTORY_DAYS - 1), today)
+
+        self._tasks.run(days(), label="Reading integration history",
+                        latest_wins="analytics-health", progress=False,
+                        on_success=self._show_days)
 
     def _fill(self, rows: list[Any]) -> None:
         self.table.setRowCount(len(rows))
@@ -118,7 +125,11 @@ class HealthTab(QWidget):
 
     def _show_days(self, days: list[Any]) -> None:
         dates = sorted({d.day for d in days})
-        providers = sorted({d.provider for d in days})
-        errors = {(d.day, d.provider): float(d.errors) for d in days}
+        totals: dict[str, dict[Any, float]] = {"Calls": {}, "Errors": {}, "Unavailable": {}}
+        for d in days:
+            for name, value in (("Calls", d.calls), ("Errors", d.errors),
+                                ("Unavailable", d.unavailable)):
+                totals[name][d.day] = totals[name].get(d.day, 0.0) + value
         self.daily.set_data([d.isoformat()[5:] for d in dates],
-                            {p: [errors.get((d, p), 0.0) for d in dates] for p in providers})
+                            {name: [by_day.get(d, 0.0) for d in dates]
+                             for name, by_day in totals.items()})

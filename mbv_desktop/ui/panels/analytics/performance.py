@@ -62,7 +62,9 @@ class PerformanceTab(QWidget):
         self.top.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.top.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.top.verticalHeader().setVisible(False)
-        self.top.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.top.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.top.itemActivated.connect(self._open_post)
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
@@ -116,6 +118,7 @@ class PerformanceTab(QWidget):
 
         def over_time() -> None:
             self.over_time.set_title(f"{label} over time, per post")
+            self.over_time.set_y_label(label)
             self.over_time.set_series([
                 Series(s.label, s.times, s.values, platform_color(s.provider))
                 for s in overview.series])
@@ -132,7 +135,7 @@ class PerformanceTab(QWidget):
 
         def heatmap_and_top() -> None:
             self.heatmap.set_grid(overview.heatmap.values,
-                                  value_label="Mean engagement per post")
+                                  value_label="mean engagement per post")
             self._fill_top(overview)
             self.summary.setText(_summary(overview))
 

@@ -87,7 +87,8 @@ class SpendTab(QWidget):
                 series.append(Series("Projection", np.array([xs[-1], ends[-1]]),
                                      np.array([month.spent_usd, month.projected_usd])))
         self.month.set_series(series)
-        text = f"This month: ${month.spent_usd:,.2f} over {month.runs} runs"
+        text = (f"This month: ${month.spent_usd:,.2f} over {month.runs} "
+                f"run{'s' * (month.runs != 1)}")
         if month.has_budget:
             text += (f" — {month.share_used:.0%} of the ${month.budget_usd:,.2f} budget; "
                      f"on this pace ${month.projected_usd:,.2f} by {month.month_end:%d %b}")

@@ -98,6 +98,11 @@ class TimeSeriesChart(ChartBase):
                        if hidden else "")
         self._set_empty(not state.shown)
 
+    def set_y_label(self, y_label: str) -> None:
+        """What the values are (the axis, and the value column of the exported data)."""
+        self._y_label = y_label
+        self.plot_item.setLabel("left", y_label)
+
     @property
     def shown_series(self) -> tuple[Series, ...]:
         return self._state.shown
