@@ -252,8 +252,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "analytics.collect_first_interval_s",
         float,
         300.0,
-        "Seconds after publishing before a post's figures are first collected; each later "
-        "collection waits twice as long, up to a day.",
+        "Seconds between a post's first two collections of figures (the first is right "
+        "after publishing); each later wait is twice as long, up to a day.",
         minimum=0.1,
     ),
     SettingSpec(

@@ -5,14 +5,14 @@ Each platform names its figures differently (X ``like_count``, Instagram ``likes
 and comparisons speak one language. A metric a platform (or the account's tier) does not give
 is absent, never zero: "no data" and "nobody liked it" are different things to a creator.
 
-Collection is dense just after publishing, when numbers move fastest, and sparse later:
-:func:`next_collection` doubles the wait after every collection, from ``first_interval`` up to a
-day, and stops after :data:`COLLECT_FOR`.
+Collection is dense just after publishing, when numbers move fastest, and sparse later: the
+first right after publishing, then :func:`next_collection` doubles the wait after every
+collection, from ``first_interval`` up to a day, and stops after :data:`COLLECT_FOR`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -74,15 +74,36 @@ def engagement_rate(values: Mapping[str, float]) -> float | None:
     return total / views
 
 
+def sum_figures(figures: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Posts' figures added up per metric (in :data:`METRICS` order, other names after), with
+    ``engagement`` last: the sum of each post's :func:`engagement`. A metric no post has is
+    absent, not zero."""
+    sums: dict[str, float] = {}
+    engaged: float | None = None
+    for values in figures:
+        for metric, value in values.items():
+            sums[metric] = sums.get(metric, 0.0) + value
+        each = engagement(values)
+        if each is not None:
+            engaged = (engaged or 0.0) + each
+    order = {name: i for i, name in enumerate(METRICS)}
+    totals = {m: sums[m] for m in sorted(sums, key=lambda m: (order.get(m, len(order)), m))}
+    if engaged is not None:
+        totals["engagement"] = engaged
+    return totals
+
+
 def next_collection(published_at: datetime, now: datetime, collections: int,
                     first_interval: timedelta) -> datetime | None:
     """When to collect a post's metrics next, after ``collections`` collections so far, or
-    ``None`` when it is old enough to stop."""
+    ``None`` when it is old enough to stop. The first is right after publishing; the wait
+    after it is ``first_interval``, and doubles after each later one, up to a day."""
     if now - published_at >= COLLECT_FOR:
         return None
-    wait = min(first_interval * (2 ** min(collections, 30)), MAX_INTERVAL)
-    due = max(now, published_at + first_interval) if collections == 0 else now + wait
-    return min(due, published_at + COLLECT_FOR)
+    if collections <= 0:
+        return max(now, published_at)
+    wait = min(first_interval * (2 ** min(collections - 1, 30)), MAX_INTERVAL)
+    return min(now + wait, published_at + COLLECT_FOR)
 
 
 def retry_after_failure(now: datetime, failures: int, first_interval: timedelta) -> datetime:

@@ -1,8 +1,9 @@
 """What the Analytics panel, the exports and the best-time hints read: post performance.
 
-Everything here only reads, on the store's thread, and returns plain data (numpy arrays for
-time series, so a chart of 100,000 points is handed over without building 100,000 Python
-objects). Filters narrow by when posts were published, platform, account and hashtag.
+Everything here only reads (the SQL is in :mod:`mbv_desktop.store.metrics`), on the store's
+thread, and returns plain data (numpy arrays for time series, so a chart of 100,000 points is
+handed over without building 100,000 Python objects). Filters narrow by when posts were
+published, platform, account and hashtag.
 
 "Latest" figures are each metric's newest sample; engagement is the sum of the engagement
 metrics present (:func:`mbv_desktop.core.analytics.engagement`). Hashtags are the ``#tags`` in
@@ -30,17 +31,23 @@ from mbv_desktop.core.analytics import (
     AnalyticsFilter,
     engagement,
     engagement_rate,
+    sum_figures,
 )
-from mbv_desktop.core.drafts import format_time, parse_time, title_of
+from mbv_desktop.core.drafts import format_time, title_of
 from mbv_desktop.core.errors import InvalidInput
 from mbv_desktop.core.scheduling import BestTime, best_times
 from mbv_desktop.core.scheduling import zone as time_zone
+from mbv_desktop.store.metrics import MetricsRepository
 from mbv_desktop.store.worker import StoreWorker
 
 HASHTAG = re.compile(r"(?<![\w&])#(\w{1,100})", re.UNICODE)
 #: Series choices besides the stored metrics.
 ENGAGEMENT = "engagement"
 EXPORT_FORMATS = ("csv", "json")
+#: Best hours compare posts at least this old (most of a post's audience comes in two days)…
+MATURE_AFTER = timedelta(hours=48)
+#: …once there are this many of them.
+MIN_MATURE = 10
 EXPORT_COLUMNS = ("collected_at", "published_at", "platform", "account_id", "post_id", "url",
                   "title", "metric", "value")
 
@@ -120,6 +127,7 @@ class Overview:
     heatmap: Heatmap
     points: int = 0
     hashtags: list[GroupTotals] = field(default_factory=list)
+    followers: list[Series] = field(default_factory=list)  # one line per account
 
 
 class AnalyticsQueries:
@@ -143,17 +151,14 @@ class AnalyticsQueries:
                                                     f"{p.provider} {p.account_id}")),
                 heatmap=_heatmap(posts, zone),
                 points=sum(len(s.times) for s in series),
-                hashtags=hashtag_table(posts))
+                hashtags=hashtag_table(posts),
+                followers=[s for s in _account_series(conn, "followers")
+                           if _account_wanted(flt, s.key)])
 
         return await self._worker.call(read, write=False)
 
     async def posts(self, flt: AnalyticsFilter) -> list[PostPerformance]:
         return await self._worker.call(lambda c: _posts(c, flt), write=False)
-
-    async def series(self, flt: AnalyticsFilter, metric: str = ENGAGEMENT) -> list[Series]:
-        _check_metric(metric)
-        return await self._worker.call(lambda c: _series(c, _posts(c, flt), metric),
-                                       write=False)
 
     async def hashtags_in_use(self) -> list[str]:
         """Every hashtag used in a published post, most used first (for completion)."""
@@ -185,19 +190,7 @@ class AnalyticsQueries:
 
     async def account_series(self, metric: str = "followers") -> list[Series]:
         """Account-wide figures over time (followers by default), one line per account."""
-        def read(conn: sqlite3.Connection) -> list[Series]:
-            rows = conn.execute(
-                "SELECT provider, account_id, at, value FROM account_samples WHERE metric = ?"
-                " ORDER BY provider, account_id, at", (metric,)).fetchall()
-            grouped: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-            for provider, account, at, value in rows:
-                grouped[(provider, account)].append((at, value))
-            return [Series(f"{p}:{a}", f"{p} {a}", p,
-                           np.array([x for x, _ in pts], dtype=np.float64),
-                           np.array([y for _, y in pts], dtype=np.float64))
-                    for (p, a), pts in grouped.items()]
-
-        return await self._worker.call(read, write=False)
+        return await self._worker.call(lambda c: _account_series(c, metric), write=False)
 
     # --- export ------------------------------------------------------------------------------
 
@@ -213,11 +206,8 @@ class AnalyticsQueries:
 
         def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             posts = {p.target_id: p for p in _posts(conn, AnalyticsFilter())}
-            rows = conn.execute(
-                "SELECT target_id, metric, at, value FROM metric_samples"
-                " WHERE at >= ? AND at < ? ORDER BY at, target_id, metric", (lo, hi))
             out = []
-            for target_id, metric, at, value in rows:
+            for target_id, metric, at, value in MetricsRepository(conn).samples_between(lo, hi):
                 post = posts.get(target_id)
                 if post is None:
                     continue
@@ -259,49 +249,42 @@ def _iso(epoch: float) -> str:
 
 
 def _posts(conn: sqlite3.Connection, flt: AnalyticsFilter) -> list[PostPerformance]:
-    where = ["t.state = 'published'", "t.platform_post_id IS NOT NULL"]
-    args: list[Any] = []
-    if flt.start is not None:
-        where.append("t.published_at >= ?")
-        args.append(format_time(flt.start))
-    if flt.end is not None:
-        where.append("t.published_at < ?")
-        args.append(format_time(flt.end))
-    if flt.platforms:
-        where.append(f"t.provider IN ({','.join('?' * len(flt.platforms))})")
-        args.extend(flt.platforms)
-    rows = conn.execute(
-        "SELECT t.id, t.post_id, t.provider, t.account_id, t.platform_post_id,"
-        " coalesce(t.published_at, t.updated_at), coalesce(t.url, ''), p.body,"
-        " coalesce(j.state, ''), coalesce(j.last_error, '')"
-        " FROM post_targets t JOIN posts p ON p.id = t.post_id"
-        " LEFT JOIN metric_jobs j ON j.target_id = t.id"
-        f" WHERE {' AND '.join(where)} ORDER BY t.published_at, t.id", args).fetchall()
+    repo = MetricsRepository(conn)
+    rows = repo.published(flt.start, flt.end, flt.platforms)
     accounts = set(flt.accounts)
     tag = flt.tag.lstrip("#").lower()
-    latest = _latest(conn)
+    latest = repo.latest_values()
     out = []
     for r in rows:
-        if accounts and (r[2], r[3]) not in accounts:
+        if accounts and (r.provider, r.account_id) not in accounts:
             continue
-        tags = hashtags_of(r[7])
+        tags = hashtags_of(r.body)
         if tag and tag not in tags:
             continue
         out.append(PostPerformance(
-            target_id=r[0], post_id=r[1], provider=r[2], account_id=r[3],
-            platform_post_id=r[4], published_at=parse_time(r[5]), title=title_of(r[7]),
-            url=r[6], hashtags=tags, values=latest.get(r[0], {}), tracking=r[8], note=r[9]))
+            target_id=r.target_id, post_id=r.post_id, provider=r.provider,
+            account_id=r.account_id, platform_post_id=r.platform_post_id,
+            published_at=r.published_at, title=title_of(r.body), url=r.url, hashtags=tags,
+            values=latest.get(r.target_id, {}), tracking=r.tracking, note=r.note))
     return out
 
 
-def _latest(conn: sqlite3.Connection) -> dict[int, dict[str, float]]:
-    """Each target's newest value of each metric (SQLite returns the row of the max)."""
-    out: dict[int, dict[str, float]] = defaultdict(dict)
-    for target_id, metric, _at, value in conn.execute(
-            "SELECT target_id, metric, max(at), value FROM metric_samples"
-            " GROUP BY target_id, metric"):
-        out[target_id][metric] = value
-    return out
+def _account_series(conn: sqlite3.Connection, metric: str) -> list[Series]:
+    """One series per account (key ``provider:account_id``) of an account-wide metric."""
+    grouped: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for provider, account, at, value in MetricsRepository(conn).account_series_rows(metric):
+        grouped[(provider, account)].append((at, value))
+    return [Series(f"{p}:{a}", f"{p} {a}", p,
+                   np.array([x for x, _ in pts], dtype=np.float64),
+                   np.array([y for _, y in pts], dtype=np.float64))
+            for (p, a), pts in grouped.items()]
+
+
+def _account_wanted(flt: AnalyticsFilter, key: str) -> bool:
+    provider, _, account = key.partition(":")
+    if flt.platforms and provider not in flt.platforms:
+        return False
+    return not flt.accounts or (provider, account) in flt.accounts
 
 
 def _series(conn: sqlite3.Connection, posts: Sequence[PostPerformance], metric: str
@@ -309,17 +292,8 @@ def _series(conn: sqlite3.Connection, posts: Sequence[PostPerformance], metric: 
     if not posts:
         return []
     wanted = {p.target_id: p for p in posts}
-    if metric == ENGAGEMENT:
-        marks = ",".join("?" * len(ENGAGEMENT_METRICS))
-        cur = conn.execute(
-            "SELECT target_id, at, sum(value) FROM metric_samples"
-            f" WHERE metric IN ({marks}) GROUP BY target_id, at ORDER BY target_id, at",
-            ENGAGEMENT_METRICS)
-    else:
-        cur = conn.execute(
-            "SELECT target_id, at, value FROM metric_samples WHERE metric = ?"
-            " ORDER BY target_id, at", (metric,))
-    data = _array(cur)
+    data = _array(MetricsRepository(conn).series_rows(
+        ENGAGEMENT_METRICS if metric == ENGAGEMENT else (metric,)))
     if not len(data):
         return []
     ids = data[:, 0].astype(np.int64)
@@ -353,15 +327,9 @@ def _group(posts: Iterable[PostPerformance], key: Any) -> list[GroupTotals]:
 
 
 def _totals(key: str, label: str, members: Sequence[PostPerformance]) -> GroupTotals:
-    totals: dict[str, float] = defaultdict(float)
-    for post in members:
-        for name, value in post.values.items():
-            totals[name] += value
     engaged = [e for e in (p.engagement for p in members) if e is not None]
     rates = [r for r in (p.engagement_rate for p in members) if r is not None]
-    if engaged:
-        totals[ENGAGEMENT] = float(sum(engaged))
-    return GroupTotals(key, label, len(members), dict(totals),
+    return GroupTotals(key, label, len(members), sum_figures(p.values for p in members),
                        sum(engaged) / len(engaged) if engaged else None,
                        sum(rates) / len(rates) if rates else None)
 
@@ -380,7 +348,7 @@ def _heatmap(posts: Iterable[PostPerformance], zone: str) -> Heatmap:
     tz = time_zone(zone)
     sums = np.zeros((7, 24))
     counts = np.zeros((7, 24), dtype=np.int64)
-    for post in posts:
+    for post in _mature(list(posts)):
         value = post.engagement
         if value is None:
             continue
@@ -390,6 +358,14 @@ def _heatmap(posts: Iterable[PostPerformance], zone: str) -> Heatmap:
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return Heatmap(values, counts, zone)
+
+
+def _mature(posts: list[PostPerformance]) -> list[PostPerformance]:
+    """The posts old enough to compare (a post of a few hours has not had its audience yet),
+    once there are :data:`MIN_MATURE` of them; until then all posts."""
+    cutoff = datetime.now(UTC) - MATURE_AFTER
+    mature = [p for p in posts if p.published_at <= cutoff]
+    return mature if len(mature) >= MIN_MATURE else posts
 
 
 def top_posts(posts: Iterable[PostPerformance], n: int = 10,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from mbv_desktop.core.analytics import ENGAGEMENT_METRICS, METRICS, engagement
+from mbv_desktop.core.analytics import ENGAGEMENT_METRICS, engagement, sum_figures
 from mbv_desktop.core.errors import InvalidInput, NotFound
 from mbv_desktop.services.events import EventHub
 from mbv_desktop.store.campaigns import Campaign, CampaignRepository, CampaignTarget
@@ -134,18 +134,7 @@ def _get(repo: CampaignRepository, campaign_id: int) -> Campaign:
 
 def _totals(results: Iterable[TargetResult]) -> dict[str, float]:
     """Sums per metric in METRICS order (other names after), engagement last."""
-    sums: dict[str, float] = {}
-    engaged: float | None = None
-    for target in results:
-        for metric, value in target.values.items():
-            sums[metric] = sums.get(metric, 0.0) + value
-        if target.engagement is not None:
-            engaged = (engaged or 0.0) + target.engagement
-    order = {name: i for i, name in enumerate(METRICS)}
-    totals = {m: sums[m] for m in sorted(sums, key=lambda m: (order.get(m, len(order)), m))}
-    if engaged is not None:
-        totals["engagement"] = engaged
-    return totals
+    return sum_figures(t.values for t in results)
 
 
 def _target_results(targets: list[CampaignTarget], latest: list[tuple[int, str, float]]

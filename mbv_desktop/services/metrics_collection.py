@@ -1,15 +1,17 @@
 """Collecting published posts' figures from X, Instagram and TikTok, in the background.
 
-Every published target has a job (see :mod:`mbv_desktop.store.metrics`). A pass takes the due
-jobs, groups them by account, and for each account asks its platform for the figures of up to
-``max_batch`` posts at a time, accounts in parallel (at most :data:`CONCURRENCY`), each
-account's batches one after another. What happens to a job:
+Every published target has a job (see :mod:`mbv_desktop.store.metrics`). A pass claims the due
+jobs (a lease, so two processes never collect the same post at once), groups them by account,
+and for each account asks its platform for the figures of up to ``max_batch`` posts at a time,
+accounts in parallel (at most :data:`CONCURRENCY`), each account's batches one after another.
+What happens to a job:
 
 - figures came back: they are stored with this computer's time, and the next collection is
   planned (dense after publishing, sparse later; :func:`core.analytics.next_collection`);
-- the post is gone from the platform: its job stops as ``deleted`` (its history stays);
+- the post is gone from the platform: its job stops as ``deleted`` (its history stays); where
+  the platform can't tell "removed" from "hidden for now" (TikTok), only after a second look;
 - the account did not grant the insights permission: the account's jobs stop as
-  ``unavailable`` with the reason, until the account is reconnected;
+  ``unavailable`` with the reason, and start again once the account is connected again;
 - the platform said "too many requests": the account's remaining jobs wait until its reset
   (or a back-off), nothing is asked again sooner and no zero is recorded for the gap;
 - the token was refused: one refresh and one more try; a grant that is gone waits for a
@@ -56,6 +58,10 @@ ACCOUNT_EVERY = timedelta(hours=1)
 LOOP_INTERVAL_S = 60.0
 #: A rate limit without a reset time holds the account this long.
 DEFAULT_HOLD = timedelta(minutes=15)
+#: Claimed jobs are put off this long while a pass collects them (see ``claim_due``).
+LEASE = timedelta(minutes=10)
+#: The note a post not found once carries until it is looked for again.
+NOT_FOUND_ONCE = "The platform did not find this post; it will look once more before stopping."
 
 
 @dataclass
@@ -140,8 +146,13 @@ class MetricsCollector:
         """Collects every job due now (at most ``limit``)."""
         async with self._lock:
             moment = now or datetime.now(UTC)
-            jobs = await self._worker.call(
-                lambda c: MetricsRepository(c).due_jobs(moment, limit), write=False)
+
+            def claim(c: sqlite3.Connection) -> list[MetricJob]:
+                repo = MetricsRepository(c)
+                repo.reactivate_reconnected(moment)
+                return repo.claim_due(moment, limit, moment + LEASE)
+
+            jobs = await self._worker.call(claim)
             report = CollectReport()
             if not jobs:
                 return report
@@ -154,7 +165,15 @@ class MetricsCollector:
                 async with gate:
                     await self._collect_account(key[0], key[1], group, report, now)
 
-            await asyncio.gather(*(one(k, g) for k, g in by_account.items()))
+            # Every account's pass ends before the lock is let go; one that fails unexpectedly
+            # leaves its jobs leased (due again when the lease ends) and is logged.
+            results = await asyncio.gather(*(one(k, g) for k, g in by_account.items()),
+                                           return_exceptions=True)
+            for (provider, _account), result in zip(by_account, results, strict=True):
+                if isinstance(result, Exception):
+                    log.error("analytics: collecting %s figures failed unexpectedly",
+                              platform_label(provider), exc_info=result)
+                    report.errors.append(f"{platform_label(provider)}: {result}")
             return report
 
     async def _collect_account(self, provider: str, account_id: str, jobs: list[MetricJob],
@@ -228,9 +247,13 @@ class MetricsCollector:
                                "The platform gave no figures for this post.", now)
                     continue
                 if stat.deleted:
-                    repo.mark([job.target_id], "deleted",
-                              "The post was removed from the platform.", now)
-                    deleted += 1
+                    if stat.certain or job.last_error == NOT_FOUND_ONCE:
+                        repo.mark([job.target_id], "deleted",
+                                  "The post was removed from the platform.", now)
+                        deleted += 1
+                    else:  # maybe hidden for a while: one more look later
+                        repo.defer([job.target_id], now + first, NOT_FOUND_ONCE, now,
+                                   failed=False)
                     continue
                 last = repo.last_sample_at(job.target_id)
                 at = stamp if last is None or stamp > last else last + 0.001
@@ -277,15 +300,6 @@ class MetricsCollector:
         if ids:
             await self._worker.call(lambda c: MetricsRepository(c).mark(ids, state, reason, now))
 
-    async def reconnected(self, provider: str, account_id: str) -> int:
-        """Starts again the jobs that stopped for want of permission on this account."""
-        now = datetime.now(UTC)
-        count = await self._worker.call(
-            lambda c: MetricsRepository(c).reactivate(provider, account_id, now))
-        if count:
-            self._wake.set()
-        return count
-
     # --- in the background -------------------------------------------------------------------
 
     def start(self) -> None:
@@ -305,6 +319,8 @@ class MetricsCollector:
                 await self.collect_due()
             except MbvError as exc:
                 log.warning("analytics: a collection pass failed: %s", exc)
+            except Exception:  # the loop must outlive any one pass
+                log.exception("analytics: a collection pass failed unexpectedly")
             next_due = await self._worker.call(lambda c: MetricsRepository(c).next_due(),
                                                write=False)
             wait = LOOP_INTERVAL_S

@@ -1,6 +1,8 @@
 """Trending topics, and hashtag suggestions for a draft.
 
-Trends: only X offers them to a creator's app (by place, and personalised for the account);
+Trends: only X offers them to a creator's app (by place, then those personalised for the
+account, where X gives them: its limits are tight, so they are read with the others at most
+every :data:`FRESH_FOR`);
 Instagram and TikTok have no trends API, and the panel says so in those words
 (:data:`mbv_desktop.core.analytics.TRENDS_PLATFORMS`). Fetched trends are kept in SQLite for
 :data:`FRESH_FOR`; when X can't be reached the last ones are shown, marked stale.
@@ -122,7 +124,14 @@ class TrendsService:
         account = accounts[0]
         token = await self._accounts.access_token("x", account.account_id)
         reader = cast("XInsights", self._collector.reader("x"))
-        return list(await reader.trends(token, woeid=woeid))
+        items = list(await reader.trends(token, woeid=woeid))
+        try:  # and what X picks for this account, where it gives that
+            personal = await reader.personalized_trends(token)
+        except MbvError as exc:
+            log.info("analytics: X personalised trends not read: %s", exc)
+            personal = []
+        seen = {t.name.lower() for t in items}
+        return items + [t for t in personal if t.name.lower() not in seen]
 
     async def suggest(self, text: str, limit: int = 8) -> Suggestions:
         """Hashtags for a draft's ``text``, best first, each with its reason."""

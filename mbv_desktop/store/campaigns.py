@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from mbv_desktop.core.drafts import format_time
+from mbv_desktop.store.metrics import MetricsRepository
 
 
 @dataclass(frozen=True)
@@ -140,13 +141,10 @@ class CampaignRepository:
     def latest_values(self, campaign_id: int) -> list[tuple[int, str, float]]:
         """``(target_id, metric, value)``: each of the campaign's targets' latest value of
         each metric it has."""
-        # SQLite takes the bare ``value`` from the row holding max(at); the primary key
-        # (target_id, metric, at) makes each group one index range.
-        return [(r[0], r[1], float(r[2])) for r in self._conn.execute(
-            "SELECT ms.target_id, ms.metric, ms.value, max(ms.at)"
-            " FROM campaign_posts cp JOIN post_targets t ON t.post_id = cp.post_id"
-            " JOIN metric_samples ms ON ms.target_id = t.id"
-            " WHERE cp.campaign_id = ? GROUP BY ms.target_id, ms.metric", (campaign_id,))]
+        ids = [t.target_id for t in self.targets(campaign_id)]
+        latest = MetricsRepository(self._conn).latest_values(ids)
+        return [(target, metric, value) for target, values in latest.items()
+                for metric, value in values.items()]
 
     def total_over_time(self, campaign_id: int, metrics: Sequence[str]
                         ) -> list[tuple[float, float]]:

@@ -9,6 +9,7 @@ not give are simply not written, so a gap stays a gap (never a zero).
 from __future__ import annotations
 
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,22 @@ class MetricJob:
     failures: int
     last_collected_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class PublishedTarget:
+    """A published post on one account, as analytics reads it."""
+
+    target_id: int
+    post_id: int
+    provider: str
+    account_id: str
+    platform_post_id: str
+    published_at: datetime
+    url: str
+    body: str
+    tracking: str  # its collection job's state ('' before it has one)
+    note: str  # the job's last error or note
 
 
 _JOB_SELECT = (
@@ -66,6 +83,28 @@ class MetricsRepository:
             " AND t.platform_post_id IS NOT NULL ORDER BY j.next_due_at LIMIT ?",
             (format_time(now), limit)).fetchall()
         return [_job(r) for r in rows]
+
+    def claim_due(self, now: datetime, limit: int, lease_until: datetime) -> list[MetricJob]:
+        """The due jobs, each put off until ``lease_until`` in the same transaction, so another
+        process (the publish timer beside an open window) does not collect them too; a pass
+        that dies leaves them due again when the lease ends."""
+        jobs = self.due_jobs(now, limit)
+        self._conn.executemany(
+            "UPDATE metric_jobs SET next_due_at = ? WHERE target_id = ?",
+            [(format_time(lease_until), j.target_id) for j in jobs])
+        return jobs
+
+    def reactivate_reconnected(self, now: datetime) -> int:
+        """Jobs stopped for want of permission start again once their account was connected
+        (again) after they stopped: the creator may have granted it this time."""
+        cur = self._conn.execute(
+            "UPDATE metric_jobs SET state = 'active', next_due_at = ?, last_error = NULL,"
+            " updated_at = ? WHERE state = 'unavailable' AND EXISTS (SELECT 1 FROM post_targets t"
+            " JOIN accounts a ON a.provider = t.provider AND a.account_id = t.account_id"
+            " WHERE t.id = metric_jobs.target_id AND a.status = 'ok'"
+            " AND a.updated_at > metric_jobs.updated_at)",
+            (format_time(now), format_time(now)))
+        return cur.rowcount
 
     def job(self, target_id: int) -> MetricJob | None:
         row = self._conn.execute(_JOB_SELECT + " WHERE j.target_id = ?", (target_id,)).fetchone()
@@ -111,15 +150,6 @@ class MetricsRepository:
             " updated_at = ? WHERE target_id = ? AND state = 'active'",
             [(format_time(until), int(failed), reason, format_time(now), t) for t in target_ids])
 
-    def reactivate(self, provider: str, account_id: str, now: datetime) -> int:
-        """Jobs stopped for want of permission start again (the account was reconnected)."""
-        cur = self._conn.execute(
-            "UPDATE metric_jobs SET state = 'active', next_due_at = ?, last_error = NULL,"
-            " updated_at = ? WHERE state = 'unavailable' AND target_id IN"
-            " (SELECT id FROM post_targets WHERE provider = ? AND account_id = ?)",
-            (format_time(now), format_time(now), provider, account_id))
-        return cur.rowcount
-
     def last_sample_at(self, target_id: int) -> float | None:
         row = self._conn.execute(
             "SELECT max(at) FROM metric_samples WHERE target_id = ?", (target_id,)).fetchone()
@@ -146,8 +176,70 @@ class MetricsRepository:
             (provider, account_id)).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def account_samples(self, provider: str, account_id: str,
-                        metric: str) -> list[tuple[float, float]]:
-        return [(float(a), float(v)) for a, v in self._conn.execute(
-            "SELECT at, value FROM account_samples WHERE provider = ? AND account_id = ?"
-            " AND metric = ? ORDER BY at", (provider, account_id, metric))]
+    # --- reading for analytics -------------------------------------------------------------
+
+    def published(self, start: datetime | None, end: datetime | None,
+                  platforms: Sequence[str]) -> list[PublishedTarget]:
+        """Published targets (publishing time in [start, end), on ``platforms`` or all), with
+        their post's text and their collection state, oldest first."""
+        where = ["t.state = 'published'", "t.platform_post_id IS NOT NULL"]
+        args: list[Any] = []
+        if start is not None:
+            where.append("t.published_at >= ?")
+            args.append(format_time(start))
+        if end is not None:
+            where.append("t.published_at < ?")
+            args.append(format_time(end))
+        if platforms:
+            where.append(f"t.provider IN ({','.join('?' * len(platforms))})")
+            args.extend(platforms)
+        return [PublishedTarget(r[0], r[1], r[2], r[3], r[4], parse_time(r[5]), r[6], r[7],
+                                r[8], r[9]) for r in self._conn.execute(
+            "SELECT t.id, t.post_id, t.provider, t.account_id, t.platform_post_id,"
+            " coalesce(t.published_at, t.updated_at), coalesce(t.url, ''), p.body,"
+            " coalesce(j.state, ''), coalesce(j.last_error, '')"
+            " FROM post_targets t JOIN posts p ON p.id = t.post_id"
+            " LEFT JOIN metric_jobs j ON j.target_id = t.id"
+            f" WHERE {' AND '.join(where)} ORDER BY t.published_at, t.id", args)]
+
+    def latest_values(self, target_ids: Sequence[int] | None = None
+                      ) -> dict[int, dict[str, float]]:
+        """Each target's newest value of each metric it has (all targets, or these)."""
+        # SQLite takes the bare ``value`` from the row holding max(at); the primary key
+        # (target_id, metric, at) makes each group one index range.
+        sql = "SELECT target_id, metric, max(at), value FROM metric_samples"
+        args: list[Any] = []
+        if target_ids is not None:
+            sql += f" WHERE target_id IN ({','.join('?' * len(target_ids))})"
+            args.extend(target_ids)
+        out: dict[int, dict[str, float]] = defaultdict(dict)
+        for target_id, metric, _at, value in self._conn.execute(
+                sql + " GROUP BY target_id, metric", args):
+            out[target_id][metric] = float(value)
+        return out
+
+    def series_rows(self, metrics: Sequence[str]) -> sqlite3.Cursor:
+        """``(target_id, at, value)`` by target then time: the one metric's samples, or with
+        several metrics their sum per collection (engagement)."""
+        if len(metrics) == 1:
+            return self._conn.execute(
+                "SELECT target_id, at, value FROM metric_samples WHERE metric = ?"
+                " ORDER BY target_id, at", (metrics[0],))
+        return self._conn.execute(
+            "SELECT target_id, at, sum(value) FROM metric_samples"
+            f" WHERE metric IN ({','.join('?' * len(metrics))})"
+            " GROUP BY target_id, at ORDER BY target_id, at", list(metrics))
+
+    def account_series_rows(self, metric: str) -> sqlite3.Cursor:
+        """``(provider, account_id, at, value)`` of an account-wide metric, by account then
+        time."""
+        return self._conn.execute(
+            "SELECT provider, account_id, at, value FROM account_samples WHERE metric = ?"
+            " ORDER BY provider, account_id, at", (metric,))
+
+    def samples_between(self, lo: float, hi: float) -> sqlite3.Cursor:
+        """``(target_id, metric, at, value)`` collected in [lo, hi) (epoch seconds), oldest
+        first."""
+        return self._conn.execute(
+            "SELECT target_id, metric, at, value FROM metric_samples"
+            " WHERE at >= ? AND at < ? ORDER BY at, target_id, metric", (lo, hi))

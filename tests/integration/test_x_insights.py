@@ -44,7 +44,11 @@ from mbv_desktop.core.errors import (
 from mbv_desktop.integrations.social.base import PostRequest
 from mbv_desktop.integrations.social.insights import InsightsNotAllowed, InsightsReader
 from mbv_desktop.integrations.social.x import XPublisher
-from mbv_desktop.integrations.social.x_insights import XInsights, parse_post_count
+from mbv_desktop.integrations.social.x_insights import (
+    USAGE_CAP_HOLD_S,
+    XInsights,
+    parse_post_count,
+)
 from mbv_desktop.sandbox.common import EmulatorContext
 from mbv_desktop.sandbox.faults import Fault
 from mbv_desktop.sandbox.host import SandboxHost
@@ -500,14 +504,15 @@ def _problem(kind: str, detail: str) -> dict[str, Any]:
             "detail": detail, "status": 403}
 
 
-@pytest.mark.parametrize(("kind", "sentence"), [
-    ("client-forbidden", "its X developer access does not include them"),
-    ("usage-capped", "used up its X API allowance for the month"),
-    ("not-authorized-for-resource", "does not let this account see"),
+@pytest.mark.parametrize(("kind", "sentence", "host"), [
+    ("client-forbidden", "its X developer access does not include them", "api.x.com"),
+    ("not-authorized-for-resource", "does not let this account see", "api.twitter.com"),
 ])
-def test_x_refusing_access_is_said_plainly(kind: str, sentence: str) -> None:
-    canned = CannedX(403, _problem(kind, "When authenticating requests to the Twitter API v2 "
-                                         "endpoints, you must use keys and tokens from an App"))
+def test_x_refusing_access_is_said_plainly(kind: str, sentence: str, host: str) -> None:
+    body = _problem(kind, "When authenticating requests to the Twitter API v2 endpoints, you "
+                          "must use keys and tokens from an App")
+    body["type"] = f"https://{host}/2/problems/{kind}"  # X has answered with both hosts
+    canned = CannedX(403, body)
     reader: InsightsReader = XInsights(canned.url)
 
     async def scenario() -> None:
@@ -522,6 +527,25 @@ def test_x_refusing_access_is_said_plainly(kind: str, sentence: str) -> None:
     finally:
         canned.close()
     assert sentence in str(caught.value) and caught.value.code == kind
+
+
+def test_a_used_up_monthly_allowance_waits_instead_of_stopping_for_good() -> None:
+    canned = CannedX(403, _problem("usage-capped", "Usage cap exceeded"))
+    reader: InsightsReader = XInsights(canned.url)
+
+    async def scenario() -> None:
+        try:
+            await reader.post_stats(MAYA, "token", ["1"])
+        finally:
+            await reader.aclose()
+
+    try:
+        with pytest.raises(RateLimited) as caught:
+            run(scenario())
+    finally:
+        canned.close()
+    assert "used up its X API allowance for the month" in str(caught.value)
+    assert caught.value.retry_after == USAGE_CAP_HOLD_S
 
 
 def test_a_post_x_will_not_show_gets_a_note_not_zeros() -> None:

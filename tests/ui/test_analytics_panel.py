@@ -196,6 +196,9 @@ def test_published_posts_show_in_charts_whose_exports_match_the_database(
         heat = perf.heatmap.data_table()[1]
         assert sum(1 for row in heat if row[-1] not in (None, "")) >= 1
 
+        # followers: one line per connected account
+        await eventually(lambda: len(perf.followers.shown_series) == 3)
+
         # filters: X only, then one hashtag
         def lines() -> set[str]:
             return {s.name.split(":")[0] for s in perf.over_time.shown_series}
@@ -300,5 +303,49 @@ def test_a_hundred_thousand_points_draw_the_top_lines_and_export_every_point(
             ).fetchone(), write=False).result()
             assert (len(rows), sum(float(r["Views"]) for r in rows)) == (
                 in_db[0], pytest.approx(in_db[1]))
+
+        loop.run_until_complete(scenario())
+
+
+def test_a_campaign_made_in_the_dialog_shows_its_results_and_a_bad_one_is_refused(
+        services: Any, loop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import shown_window
+
+    from mbv_desktop.ui.panels.analytics.campaigns import CampaignDialog
+
+    seed_published_now = services.worker.submit(
+        lambda c: seed_published(c, 6, 0, collections=5), write=False).result()
+    assert len(seed_published_now.target_ids) == 6
+    answers = iter([("Launch week", 3), ("", 2)])
+
+    def fill_and_accept(dialog: CampaignDialog) -> int:
+        name, posts = next(answers)
+        dialog.name.setText(name)
+        dialog.budget.setValue(120)
+        dialog.goal.setCurrentIndex(dialog.goal.findData("reach"))
+        for row in range(posts):
+            dialog.posts.item(row).setSelected(True)
+        return int(dialog.DialogCode.Accepted)
+
+    monkeypatch.setattr(CampaignDialog, "exec", fill_and_accept)
+    with shown_window(services, loop) as window:
+        async def scenario() -> None:
+            panel = window.panels["analytics"]
+            window.show_panel("analytics")
+            await eventually(lambda: panel.performance is not None
+                             and panel.performance.heatmap is not None)
+            panel.tabs.setCurrentIndex(2)
+            tab = panel.campaigns
+            tab.new_button.click()
+            await eventually(lambda: tab.list.count() == 1)
+            await eventually(lambda: "Launch week" in tab.summary.text())
+            assert "goal: Reach" in tab.summary.text() and "$120.00" in tab.summary.text()
+            assert len(tab.over_time.shown_series) == 1
+            [campaign] = await services.campaigns.list()
+            assert campaign.post_count == 3
+            tab.new_button.click()  # no name: refused, nothing written
+            await eventually(lambda: window.tasks.last_error is not None)
+            assert "name" in window.tasks.last_error
+            assert len(await services.campaigns.list()) == 1
 
         loop.run_until_complete(scenario())

@@ -33,6 +33,9 @@ class PostStats:
     values: Mapping[str, float] = field(default_factory=dict)
     deleted: bool = False
     note: str = ""
+    #: ``False`` when "deleted" only means "not found" and the platform can't tell a removed
+    #: post from one hidden for a while (TikTok): the collector then asks once more first.
+    certain: bool = True
 
 
 class InsightsNotAllowed(Rejected):

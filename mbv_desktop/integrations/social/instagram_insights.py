@@ -38,8 +38,10 @@ from HTTP 400 and 403 answers; the shared policy handles 401, 429 and 5xx)
     (minutes) when given; 10 (other than "not enough viewers") and 200–299 →
     :class:`InsightsNotAllowed` asking to reconnect Instagram and allow insights; 1, 2 or
     ``is_transient`` → ``ProviderUnavailable``; anything else → ``Rejected``. In a batch the
-    first throttling, sign-in or permission error stops the media not yet asked and is raised
-    (partial figures are not returned: collection waits and asks again, no gap becomes zeros).
+    first throttling, sign-in, permission or outage error stops the media not yet asked and is
+    raised (partial figures are not returned: collection waits and asks again, no gap becomes
+    zeros); a refusal about one post only (say, media made before the account became a
+    business account) becomes that post's note and the others go on.
 """
 
 from __future__ import annotations
@@ -177,9 +179,12 @@ class InstagramInsights:
                     raise _Stop
                 try:
                     return await self._media_stats(token, media_id)
-                except ProviderError as error:
-                    stopped.append(error)
+                except (AuthExpired, InsightsNotAllowed, RateLimited, ProviderUnavailable) as error:
+                    stopped.append(error)  # about the account or Instagram: stop the batch
                     raise
+                except ProviderError as error:  # about this post only: the others go on
+                    return PostStats(media_id, note=f"Instagram gave no figures for this post: "
+                                                    f"{error}")
 
         results = await asyncio.gather(*(one(m) for m in ids), return_exceptions=True)
         stats: list[PostStats] = []

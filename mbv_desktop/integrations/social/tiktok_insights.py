@@ -22,8 +22,9 @@ and with a note, nothing being asked.
 
 Errors: ``scope_not_authorized`` / ``scope_permission_missed`` → :class:`InsightsNotAllowed`
 (reconnect TikTok and allow the permission); ``access_token_invalid`` (and any other 401) →
-``AuthExpired``; ``rate_limit_exceeded`` → ``RateLimited`` (with the wait only when TikTok
-gave one); ``internal_error`` / 5xx → ``ProviderUnavailable``; others → ``Rejected``.
+``AuthExpired``; ``rate_limit_exceeded`` → ``RateLimited`` (with TikTok's wait, else the rest
+of its one-minute window), never retried early; ``internal_error`` / 5xx →
+``ProviderUnavailable``; others → ``Rejected``.
 """
 
 from __future__ import annotations
@@ -80,13 +81,18 @@ _SCOPE_WORDS = {
 _SCOPE_CODES = frozenset({"scope_not_authorized", "scope_permission_missed",
                           "token_not_authorized_for_specified_scope"})
 #: 401 is read here too: TikTok sends "missing permission" and "bad token" both as 401.
-_READ_STATUSES = READ_ERROR_STATUSES | {401}
+_READ_STATUSES = READ_ERROR_STATUSES | {401, 429}
+#: TikTok's rate-limit windows are one minute long (the wait when a 429 names none).
+WINDOW_S = 60.0
 _VIDEO_ID = re.compile(r"[0-9]{1,32}")
 
 
 def insights_policy() -> ProviderPolicy:
-    """TikTok reads: the default deadline, and TikTok's documented 600 calls a minute."""
-    return ProviderPolicy(PROVIDER, rate_limit=RATE_LIMIT)
+    """TikTok reads: the default deadline, TikTok's documented 600 calls a minute, and no
+    retry of a 429: TikTok's windows last a minute and name no wait, so an early retry could
+    only be refused again (the client reads the 429 and waits out the window instead)."""
+    return ProviderPolicy(PROVIDER, rate_limit=RATE_LIMIT,
+                          retry_statuses=frozenset({408, 500, 502, 503, 504}))
 
 
 class TikTokInsights:
@@ -180,7 +186,7 @@ def _post_stats(post_id: str, found: Mapping[str, Mapping[str, Any]]) -> PostSta
             "figures cannot be read."))
     video = found.get(post_id)
     if video is None:
-        return PostStats(post_id, deleted=True, note=(
+        return PostStats(post_id, deleted=True, certain=False, note=(
             "TikTok no longer shows this video: it was deleted, or made private."))
     return PostStats(post_id, values=_figures(video, VIDEO_FIELDS))
 
@@ -225,7 +231,7 @@ def _error(response: httpx.Response, envelope: Mapping[str, Any], what: str,
     if code == "access_token_invalid" or status == 401:
         return AuthExpired(provider=PROVIDER, status=status)
     if code == "rate_limit_exceeded" or status == 429:
-        wait = parse_retry_after(response.headers)
+        wait = parse_retry_after(response.headers) or WINDOW_S
         return RateLimited(wait, provider=PROVIDER, status=status, message=(
             f"TikTok is limiting requests from the app; the app will try again "
             f"{describe_wait(wait)}."))

@@ -67,7 +67,10 @@ MAX_BATCH = 100
 MAX_TRENDS = 50
 
 _ID = re.compile(r"^[0-9]{1,19}$")
-_PROBLEMS = "https://api.x.com/2/problems/"
+#: Problem types end in ``/2/problems/<kind>``; the host has been api.twitter.com and api.x.com.
+_PROBLEMS = "/2/problems/"
+#: How long X's monthly usage cap holds collection (it lifts with the next month's allowance).
+USAGE_CAP_HOLD_S = 24 * 3600.0
 _NOT_FOUND = "resource-not-found"
 
 #: X's ``public_metrics`` names → the app's metric names (first name present wins).
@@ -227,7 +230,9 @@ def _values(metrics: object, names: Sequence[tuple[str, Sequence[str]]]) -> dict
 def _kind(problem: Mapping[str, Any]) -> str | None:
     """``resource-not-found`` from a problem's ``type``; ``None`` for ``about:blank``/none."""
     kind = text_of(problem.get("type"))
-    return kind.removeprefix(_PROBLEMS) if kind and kind.startswith(_PROBLEMS) else None
+    if not kind or _PROBLEMS not in kind:
+        return None
+    return kind.rsplit(_PROBLEMS, 1)[1] or None
 
 
 def _stats(post_id: str, found: Mapping[str, Mapping[str, Any]],
@@ -273,6 +278,9 @@ def _refusal(status: int, body: Mapping[str, Any] | None, what: str) -> Provider
     kind = _kind(body) or next((k for e in _objects(body.get("errors"))[:1]
                                 if (k := _kind(e))), None)
     reason = _first_reason(body) or f"HTTP {status}"
+    if kind == "usage-capped":  # a cap, not a missing permission: wait, don't stop for good
+        return RateLimited(USAGE_CAP_HOLD_S, provider=PROVIDER,
+                           message=_not_allowed(kind, what))
     if status == 403:
         return InsightsNotAllowed(reason, provider=PROVIDER, status=status, code=kind,
                                   message=_not_allowed(kind, what))

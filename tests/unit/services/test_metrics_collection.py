@@ -6,6 +6,7 @@ a refused token is refreshed once; this computer's clock going back keeps series
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
@@ -108,6 +109,14 @@ def collector(services: Any, platform: ScriptedPlatform) -> MetricsCollector:
                             readers={"x": platform})
 
 
+def connect_account(services: Any, provider: str, account_id: str) -> None:
+    from mbv_desktop.store.accounts import AccountRepository
+
+    run(services.worker.call(lambda c: AccountRepository(c).upsert(
+        provider=provider, role="publish", account_id=account_id, handle="maya",
+        at=datetime.now(UTC) + timedelta(seconds=1))))
+
+
 def job(services: Any, target: int) -> Any:
     return run(services.worker.call(lambda c: MetricsRepository(c).job(target), write=False))
 
@@ -137,7 +146,8 @@ def test_figures_are_stored_and_collection_thins_out_over_time(
         nxt = job(services, target).next_due_at
         gaps.append(nxt - now)
         now = nxt
-    assert gaps == sorted(gaps) and gaps[0] == timedelta(minutes=10)
+    assert gaps == sorted(gaps) and gaps[0] == timedelta(minutes=5)  # the setting, then doubling
+    assert gaps[1] == timedelta(minutes=10) and gaps[2] == timedelta(minutes=20)
     assert gaps[-1] > timedelta(hours=2)
     stored = samples(services, target)
     assert {m for m, _, _ in stored} == {"views", "likes"}  # absent stays absent, not 0
@@ -199,9 +209,11 @@ def test_an_account_without_insights_permission_stops_until_it_is_reconnected(
     assert job(services, target).state == "unavailable"
     assert "Reconnect" in job(services, target).last_error
     assert run(collector.collect_due(now=T0 + timedelta(days=1))).collected == 0
-    assert run(collector.reconnected("x", "1001")) == 1
+    assert platform.calls == [["111"]]  # not asked again while the account lacks permission
+    connect_account(services, "x", "1001")  # the creator connects the account again
     platform.values["111"] = {"views": 9}
     assert run(collector.collect_due(now=datetime.now(UTC))).collected == 1
+    assert job(services, target).state == "active"
 
 
 def test_a_refused_token_is_refreshed_once(services: Any, collector: MetricsCollector,
@@ -242,3 +254,42 @@ def test_this_computers_clock_going_back_keeps_a_series_in_order(
     run(collector.collect_due(now=T0 + timedelta(minutes=30)))  # the clock went back 30 min
     times = [at for _, at, _ in samples(services, target)]
     assert times == sorted(times) and len(set(times)) == 2
+
+
+def test_a_post_the_platform_only_could_not_find_is_looked_for_once_more(
+        services: Any, collector: MetricsCollector, platform: ScriptedPlatform) -> None:
+    target = publish(services, "111")
+
+    async def not_found(account_id: str, token: str, ids: Sequence[str]) -> list[PostStats]:
+        platform.calls.append(list(ids))
+        return [PostStats(i, deleted=True, certain=False) for i in ids]
+
+    platform.post_stats = not_found  # type: ignore[method-assign]
+    first = run(collector.collect_due(now=T0))
+    assert first.deleted == 0 and job(services, target).state == "active"
+    second = run(collector.collect_due(now=T0 + timedelta(minutes=5)))
+    assert second.deleted == 1 and job(services, target).state == "deleted"
+    assert len(platform.calls) == 2
+
+
+def test_two_processes_collecting_at_once_ask_the_platform_once(
+        services: Any, platform: ScriptedPlatform) -> None:
+    """The publish timer's process and the open window run a pass at the same moment."""
+    publish(services, "111")
+    platform.values["111"] = {"views": 4}
+    original = platform.post_stats
+
+    async def slow(account_id: str, token: str, ids: Sequence[str]) -> list[PostStats]:
+        await asyncio.sleep(0.2)
+        return await original(account_id, token, ids)
+
+    platform.post_stats = slow  # type: ignore[method-assign]
+    first, second = (MetricsCollector(services.worker, services.settings, Accounts(),  # type: ignore[arg-type]
+                                      readers={"x": platform}) for _ in range(2))
+
+    async def both() -> tuple[Any, Any]:
+        return await asyncio.gather(first.collect_due(now=T0), second.collect_due(now=T0))
+
+    reports = run(both())
+    assert sorted(r.collected for r in reports) == [0, 1]
+    assert platform.calls == [["111"]]

@@ -7,6 +7,7 @@ together: totals, engagement over time, and the platforms side by side.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -187,7 +188,7 @@ class CampaignsTab(QWidget):
         platforms = sorted(results.by_platform)
         self.by_platform.set_data(
             [platform_label(p) for p in platforms],
-            {METRIC_LABELS[m]: [results.by_platform[p].get(m, 0.0) for p in platforms]
+            {METRIC_LABELS[m]: [results.by_platform[p].get(m, math.nan) for p in platforms]
              for m in ("views", "engagement")})
 
     def new_campaign(self) -> None:

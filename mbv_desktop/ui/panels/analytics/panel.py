@@ -106,7 +106,8 @@ class AnalyticsPanel(QWidget):
                 then()
             return
         steps[0]()
-        QTimer.singleShot(STEP_MS, lambda: self._run_steps(steps[1:], then))
+        # with self as the context: dropped if the panel is destroyed in between
+        QTimer.singleShot(STEP_MS, self, lambda: self._run_steps(steps[1:], then))
 
     def _build_done(self) -> None:
         self._ready = True
@@ -179,7 +180,7 @@ class AnalyticsPanel(QWidget):
             steps = [*self.performance.overview_steps(overview, self._account_labels),
                      lambda: self.hashtags.show_table(overview.hashtags)]
             # measured once the frame with the last chart has been painted
-            self._run_steps(steps, lambda: QTimer.singleShot(0, lambda: self.rendered.emit(
+            self._run_steps(steps, lambda: QTimer.singleShot(0, self, lambda: self.rendered.emit(
                 (time.perf_counter() - started) * 1000)))
 
         self._tasks.run(self._services.analytics_queries.overview(flt, metric, zone),

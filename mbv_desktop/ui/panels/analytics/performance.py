@@ -56,6 +56,7 @@ class PerformanceTab(QWidget):
         self.by_platform: Any = None
         self.by_account: Any = None
         self.heatmap: Any = None
+        self.followers: Any = None
         self.top = QTableWidget(0, len(TOP_COLUMNS), self)
         self.top.setHorizontalHeaderLabels(TOP_COLUMNS)
         self.top.setAccessibleName("Top posts")
@@ -77,7 +78,7 @@ class PerformanceTab(QWidget):
         top_box = QVBoxLayout()
         top_box.addWidget(QLabel("Top posts (Enter opens the post):", self))
         top_box.addWidget(self.top)
-        grid.addLayout(top_box, 2, 1)
+        grid.addLayout(top_box, 2, 1, 1, 2)
         for row, stretch in ((0, 3), (1, 2), (2, 2)):
             grid.setRowStretch(row, stretch)
         layout = QVBoxLayout(self)
@@ -95,19 +96,16 @@ class PerformanceTab(QWidget):
 
         return [
             chart("over_time", lambda: TimeSeriesChart(
-                self, title="Engagement over time, per post", y_label="Engagement"), 0, 0, 1, 2),
+                self, title="Engagement over time, per post", y_label="Engagement"), 0, 0, 1, 3),
             chart("by_platform", lambda: BarChart(self, title="By platform", y_label="Total"),
                   1, 0),
             chart("by_account", lambda: BarChart(self, title="By account", y_label="Total"),
                   1, 1),
             chart("heatmap", lambda: HeatmapChart(
                 self, title="Best hours to post (your posts, local time)"), 2, 0),
+            chart("followers", lambda: TimeSeriesChart(
+                self, title="Followers per account", y_label="Followers"), 1, 2),
         ]
-
-    def show_overview(self, overview: Overview, account_labels: dict[str, str]) -> None:
-        """Draws everything at once (see ``overview_steps`` for the GUI-friendly way)."""
-        for step in self.overview_steps(overview, account_labels):
-            step()
 
     def overview_steps(self, overview: Overview, account_labels: dict[str, str]
                        ) -> list[Callable[[], None]]:
@@ -126,12 +124,17 @@ class PerformanceTab(QWidget):
         def bars() -> None:
             self.by_platform.set_data(
                 [platform_label(g.key) for g in overview.by_platform],
-                {METRIC_LABELS[m]: [g.totals.get(m, 0.0) for g in overview.by_platform]
+                {METRIC_LABELS[m]: [g.totals.get(m, math.nan) for g in overview.by_platform]
                  for m in totals})
             self.by_account.set_data(
                 [account_labels.get(g.key, g.label) for g in overview.by_account],
-                {METRIC_LABELS[m]: [g.totals.get(m, 0.0) for g in overview.by_account]
+                {METRIC_LABELS[m]: [g.totals.get(m, math.nan) for g in overview.by_account]
                  for m in totals})
+
+        def followers() -> None:
+            self.followers.set_series([
+                Series(account_labels.get(s.key, s.label), s.times, s.values,
+                       platform_color(s.provider)) for s in overview.followers])
 
         def heatmap_and_top() -> None:
             self.heatmap.set_grid(overview.heatmap.values,
@@ -139,7 +142,7 @@ class PerformanceTab(QWidget):
             self._fill_top(overview)
             self.summary.setText(_summary(overview))
 
-        return [over_time, bars, heatmap_and_top]
+        return [over_time, bars, followers, heatmap_and_top]
 
     def _fill_top(self, overview: Overview) -> None:
         best = top_posts(overview.posts, TOP_POSTS)
