@@ -74,6 +74,7 @@ class CollectReport:
     deferred: int = 0
     rate_limited: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    stored: list[int] = field(default_factory=list)  # targets with new figures
 
     def to_json(self) -> dict[str, object]:
         return {"collected": self.collected, "deleted": self.deleted,
@@ -131,9 +132,9 @@ class MetricsCollector:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for reader in self._readers.values():
+        readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
             await reader.aclose()
-        self._readers.clear()
 
     @property
     def _first_interval(self) -> timedelta:
@@ -174,6 +175,8 @@ class MetricsCollector:
                     log.error("analytics: collecting %s figures failed unexpectedly",
                               platform_label(provider), exc_info=result)
                     report.errors.append(f"{platform_label(provider)}: {result}")
+            if report.stored:  # once per pass: the panel redraws when the pass is over
+                self.events.publish(MetricsChanged(tuple(report.stored)))
             return report
 
     async def _collect_account(self, provider: str, account_id: str, jobs: list[MetricJob],
@@ -265,8 +268,7 @@ class MetricsCollector:
         stored, deleted = await self._worker.call(write)
         report.collected += len(stored)
         report.deleted += deleted
-        if stored:
-            self.events.publish(MetricsChanged(tuple(stored)))
+        report.stored.extend(stored)
 
     async def _account_figures(self, provider: str, account_id: str, reader: InsightsReader,
                                token: str) -> None:

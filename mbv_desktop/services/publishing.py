@@ -188,9 +188,10 @@ class PublishingService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for publisher in self._publishers.values():
+        # taken out first: a second aclose (the window's and the app's) finds nothing to close
+        publishers, self._publishers = list(self._publishers.values()), {}
+        for publisher in publishers:
             await publisher.aclose()
-        self._publishers.clear()
 
     # -- one pass --
 

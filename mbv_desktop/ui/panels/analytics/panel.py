@@ -9,6 +9,7 @@ screen at most once a second.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -174,17 +175,23 @@ class AnalyticsPanel(QWidget):
         metric = self.performance.metric_choice.currentData()
         zone = self.filters.zone
 
-        def drawn(overview: Any) -> None:
+        async def read() -> tuple[Any, Any]:
+            from mbv_desktop.ui.panels.analytics.performance import prepare_lines
+
+            overview = await self._services.analytics_queries.overview(flt, metric, zone)
+            return overview, await asyncio.to_thread(prepare_lines, overview)
+
+        def drawn(loaded: tuple[Any, Any]) -> None:
+            overview, lines = loaded
             self.status.setText(f"{len(overview.posts)} posts · {overview.points:,} data points"
                                 " · figures are collected in the background")
-            steps = [*self.performance.overview_steps(overview, self._account_labels),
+            steps = [*self.performance.overview_steps(overview, self._account_labels, lines),
                      lambda: self.hashtags.show_table(overview.hashtags)]
             # measured once the frame with the last chart has been painted
             self._run_steps(steps, lambda: QTimer.singleShot(0, self, lambda: self.rendered.emit(
                 (time.perf_counter() - started) * 1000)))
 
-        self._tasks.run(self._services.analytics_queries.overview(flt, metric, zone),
-                        label="Reading figures", latest_wins="analytics-overview",
+        self._tasks.run(read(), label="Reading figures", latest_wins="analytics-overview",
                         progress=False, on_success=drawn)
         self._tab_shown()
 

@@ -32,7 +32,11 @@ from mbv_desktop.services.analytics_queries import ENGAGEMENT, Overview, top_pos
 from mbv_desktop.ui.widgets.charts.bars import BarChart
 from mbv_desktop.ui.widgets.charts.data import Series, format_value, platform_color
 from mbv_desktop.ui.widgets.charts.heatmap import HeatmapChart
-from mbv_desktop.ui.widgets.charts.timeseries import TimeSeriesChart
+from mbv_desktop.ui.widgets.charts.timeseries import (
+    PreparedSeries,
+    TimeSeriesChart,
+    prepare_series,
+)
 
 TOP_POSTS = 10
 TOP_COLUMNS = ("Post", "Platform", "Published", "Views", "Engagement", "Rate")
@@ -94,9 +98,13 @@ class PerformanceTab(QWidget):
                 self._grid.addWidget(widget, *cell)
             return step
 
+        def curves(count: int) -> Callable[[], None]:
+            return lambda: self.over_time.reserve_curves(count)
+
         return [
             chart("over_time", lambda: TimeSeriesChart(
                 self, title="Engagement over time, per post", y_label="Engagement"), 0, 0, 1, 3),
+            curves(6), curves(12),  # its lines, made ahead, a few per step
             chart("by_platform", lambda: BarChart(self, title="By platform", y_label="Total"),
                   1, 0),
             chart("by_account", lambda: BarChart(self, title="By account", y_label="Total"),
@@ -107,19 +115,18 @@ class PerformanceTab(QWidget):
                 self, title="Followers per account", y_label="Followers"), 1, 2),
         ]
 
-    def overview_steps(self, overview: Overview, account_labels: dict[str, str]
-                       ) -> list[Callable[[], None]]:
+    def overview_steps(self, overview: Overview, account_labels: dict[str, str],
+                       lines: PreparedSeries | None = None) -> list[Callable[[], None]]:
         """Drawing ``overview``, one chart per step: the caller runs a step per turn of the
-        event loop, so each chart is painted before the next is filled."""
+        event loop, so each chart is painted before the next is filled. ``lines``: the
+        per-post lines made ready off the GUI thread with :func:`prepare_lines`."""
         label = METRIC_LABELS[self.metric_choice.currentData()]
         totals = ("views", ENGAGEMENT)
 
         def over_time() -> None:
             self.over_time.set_title(f"{label} over time, per post")
             self.over_time.set_y_label(label)
-            self.over_time.set_series([
-                Series(s.label, s.times, s.values, platform_color(s.provider))
-                for s in overview.series])
+            self.over_time.set_series(lines if lines is not None else prepare_lines(overview))
 
         def bars() -> None:
             self.by_platform.set_data(
@@ -165,6 +172,12 @@ class PerformanceTab(QWidget):
         url: Any = item.data(Qt.ItemDataRole.UserRole)
         if url:
             QDesktopServices.openUrl(QUrl(str(url)))
+
+
+def prepare_lines(overview: Overview) -> PreparedSeries:
+    """The per-post lines, checked and ranked (numpy only: run it in a worker thread)."""
+    return prepare_series([Series(s.label, s.times, s.values, platform_color(s.provider))
+                           for s in overview.series])
 
 
 def _summary(overview: Overview) -> str:

@@ -146,6 +146,7 @@ class ChartBase(QWidget):
         super().__init__(parent)
         configure()
         self._title = title
+        self._shown_title: tuple[str, str] | None = None  # what the plot title shows
         self._note = ""
         self._empty = True
         self._hover_plain = ""
@@ -367,7 +368,10 @@ class ChartBase(QWidget):
         key = self._key_html()
         if key:
             html += f"&nbsp;&nbsp;<span style='font-size:9pt'>{key}</span>"
-        self.plot_item.setTitle(html, color=colors.foreground.name(), size="11pt")
+        shown = (html, colors.foreground.name())
+        if shown != self._shown_title:  # the title's layout costs milliseconds: only on change
+            self._shown_title = shown
+            self.plot_item.setTitle(html, color=colors.foreground.name(), size="11pt")
         if not self._empty:
             self.setAccessibleDescription(self._describe())
 

@@ -25,7 +25,6 @@ from mbv_desktop.ui.widgets.charts.base import (
     ChartBase,
     CompactAxis,
     ThemeColors,
-    discard_item,
 )
 from mbv_desktop.ui.widgets.charts.data import Series, elide, format_value, series_color
 from mbv_desktop.ui.widgets.charts.export import (
@@ -48,7 +47,9 @@ LINE_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
 
 
 @dataclass(frozen=True)
-class _State:
+class PreparedSeries:
+    """Series checked and ranked for drawing (:func:`prepare_series`)."""
+
     every: tuple[Series, ...] = ()  # all series given, in order, arrays as float64
     shown: tuple[Series, ...] = ()  # the ones drawn, top by latest value
     colors: tuple[str, ...] = ()  # of the shown ones
@@ -63,8 +64,9 @@ class TimeSeriesChart(ChartBase):
         super().__init__(parent, title=title)
         self._y_label = y_label
         self._max_series = max(1, max_series)
-        self._state = _State()
-        self.curves: list[pg.PlotDataItem] = []
+        self._state = PreparedSeries()
+        self.curves: list[pg.PlotDataItem] = []  # the ones drawn, in the order shown
+        self._spare: list[pg.PlotDataItem] = []  # made, hidden, ready for more lines
         item = self.plot_item
         item.setLabel("left", y_label)
         item.setMouseEnabled(x=True, y=False)  # zoom and pan through time; values follow
@@ -86,10 +88,12 @@ class TimeSeriesChart(ChartBase):
 
     # --- public -----------------------------------------------------------------------------
 
-    def set_series(self, series: Sequence[Series]) -> None:
+    def set_series(self, series: Sequence[Series] | PreparedSeries) -> None:
         """Draws ``series`` (replacing what was drawn). Raises ValueError for times that are
-        not finite or not ascending."""
-        state = _prepare(series, self._max_series)
+        not finite or not ascending. Many series can be checked and ranked beforehand, off
+        the GUI thread, with :func:`prepare_series`."""
+        state = (series if isinstance(series, PreparedSeries)
+                 else prepare_series(series, self._max_series))
         self._state = state
         self._hide_hover()
         self._draw(state)
@@ -121,11 +125,22 @@ class TimeSeriesChart(ChartBase):
 
     # --- drawing ----------------------------------------------------------------------------
 
-    def _draw(self, state: _State) -> None:
+    def reserve_curves(self, count: int) -> None:
+        """Makes curves ahead of the data (about 2 ms each), so a first ``set_series`` with
+        many lines does not make them all in one go on the GUI thread."""
+        while len(self.curves) + len(self._spare) < min(count, self._max_series):
+            curve = self._new_curve()
+            curve.setVisible(False)
+            self._spare.append(curve)
+
+    def _draw(self, state: PreparedSeries) -> None:
         # Curves are reused from one set_series to the next: making and adding a pyqtgraph
-        # curve costs about 1 ms, setting new data on one a tenth of that.
+        # curve costs about 1-2 ms, setting new data on one a tenth of that. Lines no longer
+        # drawn are emptied, hidden and kept for the next time.
         for curve in self.curves[len(state.shown):]:
-            discard_item(self.plot_item, curve)
+            curve.setData(x=[], y=[])
+            curve.setVisible(False)
+            self._spare.append(curve)
         del self.curves[len(state.shown):]
         seen: dict[str, int] = {}
         styles: list[int] = []
@@ -134,7 +149,9 @@ class TimeSeriesChart(ChartBase):
             styles.append(seen.get(color, 0) % len(LINE_STYLES))
             seen[color] = seen.get(color, 0) + 1
             if n == len(self.curves):
-                self.curves.append(self._new_curve())
+                curve = self._spare.pop() if self._spare else self._new_curve()
+                curve.setVisible(True)
+                self.curves.append(curve)
             _set_curve(self.curves[n], series, color, LINE_STYLES[styles[-1]])
         self.legend.show_entries([(elide(s.name, NAME_LENGTH), c, st) for s, c, st
                                   in zip(state.shown, state.colors, styles, strict=True)])
@@ -218,14 +235,16 @@ class TimeSeriesChart(ChartBase):
         return lambda: (list(header), chunks())
 
 
-def _prepare(series: Sequence[Series], limit: int) -> _State:
+def prepare_series(series: Sequence[Series], limit: int = MAX_SERIES) -> PreparedSeries:
+    """Checks ``series`` and picks the top ``limit`` by latest value: numpy only, so it may
+    run in a worker thread (for a thousand series it is most of ``set_series``' time)."""
     every = tuple(_coerce(s) for s in series)
     latest = [_latest(s.y) for s in every]
     drawable = [i for i, value in enumerate(latest) if value is not None]
     drawable.sort(key=lambda i: -(latest[i] or 0.0))  # stable: ties keep the given order
     shown = tuple(every[i] for i in drawable[:limit])
     colors = tuple(s.color or series_color(n) for n, s in enumerate(shown))
-    return _State(every, shown, colors, len(drawable))
+    return PreparedSeries(every, shown, colors, len(drawable))
 
 
 def _coerce(series: Series) -> Series:
@@ -306,6 +325,7 @@ class _Legend(QGraphicsRectItem):
         self.setPos(8, 8)
         self.text = QGraphicsTextItem(self)
         self.text.setPos(2, 2)
+        self._html = ""
         self.setVisible(False)
 
     def show_entries(self, entries: list[tuple[str, str, int]]) -> None:
@@ -316,8 +336,11 @@ class _Legend(QGraphicsRectItem):
                  f"{LEGEND_GLYPHS[style % len(LEGEND_GLYPHS)]}</span>&nbsp;{escape(name)}</td>"
                  for name, color, style in entries]
         table = "".join("<tr>" + "".join(cells[r::rows]) + "</tr>" for r in range(rows))
-        self.text.setHtml(f"<table cellspacing='0' style='font-size:9pt'>{table}</table>")
-        self._fit()
+        html = f"<table cellspacing='0' style='font-size:9pt'>{table}</table>"
+        if html != self._html:  # laying the table out again costs milliseconds
+            self._html = html
+            self.text.setHtml(html)
+            self._fit()
 
     def restyle(self, colors: ThemeColors) -> None:
         background = QColor(colors.background)
