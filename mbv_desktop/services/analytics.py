@@ -52,6 +52,7 @@ from mbv_desktop.core.errors import (
     RateLimited,
 )
 from mbv_desktop.integrations.analytics.ga4 import MAX_EVENTS, check_event
+from mbv_desktop.services.background import stop_task
 from mbv_desktop.services.events import EventHub
 from mbv_desktop.store.ga4_events import Ga4EventRecord, Ga4EventRepository
 from mbv_desktop.store.worker import StoreWorker
@@ -519,13 +520,7 @@ class AnalyticsService:
         self._closing = True
         self._on_this_loop()
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            self._wake.set()
-            await asyncio.wait({task}, timeout=CLOSE_GRACE_S)
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await stop_task(task, grace=CLOSE_GRACE_S, wake=self._wake)
         if self._client is not None:
             await self._client.aclose()
             self._client = None

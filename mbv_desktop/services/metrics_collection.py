@@ -39,6 +39,7 @@ from mbv_desktop.config.settings import Settings
 from mbv_desktop.core.analytics import next_collection, retry_after_failure
 from mbv_desktop.core.errors import AuthExpired, InvalidInput, MbvError, RateLimited
 from mbv_desktop.core.platforms import platform_label
+from mbv_desktop.services.background import stop_task
 from mbv_desktop.services.events import EventHub
 from mbv_desktop.store.metrics import MetricJob, MetricsRepository
 from mbv_desktop.store.worker import StoreWorker
@@ -128,10 +129,7 @@ class MetricsCollector:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         readers, self._readers = list(self._readers.values()), {}
         for reader in readers:
             await reader.aclose()

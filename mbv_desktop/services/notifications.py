@@ -55,6 +55,7 @@ from mbv_desktop.core.errors import (
     Rejected,
     provider_display_name,
 )
+from mbv_desktop.services.background import stop_task
 from mbv_desktop.services.events import EventHub
 from mbv_desktop.store.accounts import AccountRepository
 from mbv_desktop.store.notifications import NotificationRecord, NotificationRepository
@@ -623,13 +624,7 @@ class NotificationService:
                 unsubscribe()
         self._unsubscribe.clear()
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            self._wake.set()
-            await asyncio.wait({task}, timeout=CLOSE_GRACE_S)
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await stop_task(task, grace=CLOSE_GRACE_S, wake=self._wake)
         for client in (self._resend, self._twilio):
             if client is not None:
                 await client.aclose()

@@ -46,6 +46,7 @@ from mbv_desktop.core.errors import (
 )
 from mbv_desktop.core.platforms import platform_label
 from mbv_desktop.core.scheduling import LATE_AFTER
+from mbv_desktop.services.background import stop_task
 from mbv_desktop.services.events import EventHub
 from mbv_desktop.services.scheduling import PostsChanged, x_parts
 from mbv_desktop.store.posts import PostRepository, TargetRow
@@ -184,10 +185,7 @@ class PublishingService:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         # taken out first: a second aclose (the window's and the app's) finds nothing to close
         publishers, self._publishers = list(self._publishers.values()), {}
         for publisher in publishers:
