@@ -85,6 +85,8 @@ class PerformanceTab(QWidget):
         grid.addLayout(top_box, 2, 1, 1, 2)
         for row, stretch in ((0, 3), (1, 2), (2, 2)):
             grid.setRowStretch(row, stretch)
+        for column, stretch in ((0, 2), (1, 1), (2, 1)):  # the heatmap needs its 24 hours
+            grid.setColumnStretch(column, stretch)
         layout = QVBoxLayout(self)
         layout.addLayout(pick)
         layout.addLayout(grid, 1)
@@ -110,7 +112,7 @@ class PerformanceTab(QWidget):
             chart("by_account", lambda: BarChart(self, title="By account", y_label="Total"),
                   1, 1),
             chart("heatmap", lambda: HeatmapChart(
-                self, title="Best hours to post (your posts, local time)"), 2, 0),
+                self, title="Best hours (your posts, local time)"), 2, 0),
             chart("followers", lambda: TimeSeriesChart(
                 self, title="Followers per account", y_label="Followers"), 1, 2),
         ]
@@ -145,7 +147,7 @@ class PerformanceTab(QWidget):
 
         def heatmap_and_top() -> None:
             self.heatmap.set_grid(overview.heatmap.values,
-                                  value_label="mean engagement per post")
+                                  value_label="mean engagement")
             self._fill_top(overview)
             self.summary.setText(_summary(overview))
 
