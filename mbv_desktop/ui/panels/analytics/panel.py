@@ -20,7 +20,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBo
 
 from mbv_desktop.core.platforms import platform_label
 from mbv_desktop.services.container import Services
-from mbv_desktop.ui.panels.analytics.filters import AnalyticsFilterBar
 from mbv_desktop.ui.tasks import TaskRunner
 
 REFRESH_MS = 1000  # new figures redraw at most this often
@@ -41,22 +40,13 @@ class AnalyticsPanel(QWidget):
         self._ready = False  # every step of the build done
         self._stale = True
         self._account_labels: dict[str, str] = {}
-        self.tabs = QTabWidget(self)
-        self.tabs.setDocumentMode(True)
-        self.filters = AnalyticsFilterBar(self)
-        self.filters.changed.connect(lambda _f: self.refresh())
-        self.collect = QPushButton("&Collect now", self)
-        self.collect.setToolTip("Ask the platforms for the figures that are due now")
-        self.collect.clicked.connect(self.collect_now)
-        self.status = QLabel(self)
-        self.status.setObjectName("analyticsStatus")
-        top = QHBoxLayout()
-        top.addWidget(self.filters, 1)
-        top.addWidget(self.collect)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.tabs, 1)
-        layout.addWidget(self.status)
+        # Everything else is made when the panel is first shown (``_build``): the first
+        # window does not wait for any of it.
+        self._layout = QVBoxLayout(self)
+        self.tabs: Any = None
+        self.filters: Any = None
+        self.collect: Any = None
+        self.status: Any = None
         self._coalesce = QTimer(self)
         self._coalesce.setSingleShot(True)
         self._coalesce.setInterval(REFRESH_MS)
@@ -81,11 +71,28 @@ class AnalyticsPanel(QWidget):
             self.refresh()
 
     def _build(self) -> None:
-        """The tabs, made in steps: the Performance tab's frame now, then one chart per turn of
-        the event loop, then the first view; the other tabs when first opened."""
+        """The tabs, made in steps: the filters and the Performance tab's frame now, then one
+        chart per turn of the event loop, then the first view; the other tabs when first
+        opened."""
+        from mbv_desktop.ui.panels.analytics.filters import AnalyticsFilterBar
         from mbv_desktop.ui.panels.analytics.performance import PerformanceTab
 
         self._built = True
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.filters = AnalyticsFilterBar(self)
+        self.filters.changed.connect(lambda _f: self.refresh())
+        self.collect = QPushButton("&Collect now", self)
+        self.collect.setToolTip("Ask the platforms for the figures that are due now")
+        self.collect.clicked.connect(self.collect_now)
+        self.status = QLabel(self)
+        self.status.setObjectName("analyticsStatus")
+        top = QHBoxLayout()
+        top.addWidget(self.filters, 1)
+        top.addWidget(self.collect)
+        self._layout.addLayout(top)
+        self._layout.addWidget(self.tabs, 1)
+        self._layout.addWidget(self.status)
         self.performance = PerformanceTab(self)
         self.performance.metric_changed.connect(lambda _m: self.refresh())
         self.tabs.addTab(self.performance, "&Performance")
