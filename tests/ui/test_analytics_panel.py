@@ -307,7 +307,7 @@ def test_a_hundred_thousand_points_draw_the_top_lines_and_export_every_point(
         loop.run_until_complete(scenario())
 
 
-def test_a_campaign_made_in_the_dialog_shows_its_results_and_a_bad_one_is_refused(
+def test_a_campaign_made_and_edited_in_the_dialog_shows_its_results_and_a_bad_one_is_refused(
         services: Any, loop: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from helpers import shown_window
 
@@ -316,7 +316,7 @@ def test_a_campaign_made_in_the_dialog_shows_its_results_and_a_bad_one_is_refuse
     seed_published_now = services.worker.submit(
         lambda c: seed_published(c, 6, 0, collections=5), write=False).result()
     assert len(seed_published_now.target_ids) == 6
-    answers = iter([("Launch week", 3), ("", 2)])
+    answers = iter([("Launch week", 3), ("Launch fortnight", 4), ("", 2)])
 
     def fill_and_accept(dialog: CampaignDialog) -> int:
         name, posts = next(answers)
@@ -343,6 +343,10 @@ def test_a_campaign_made_in_the_dialog_shows_its_results_and_a_bad_one_is_refuse
             assert len(tab.over_time.shown_series) == 1
             [campaign] = await services.campaigns.list()
             assert campaign.post_count == 3
+            tab.edit_button.click()  # renamed, one post more
+            await eventually(lambda: "Launch fortnight" in tab.summary.text())
+            [campaign] = await services.campaigns.list()
+            assert campaign.post_count == 4 and campaign.goal == "reach"
             tab.new_button.click()  # no name: refused, nothing written
             await eventually(lambda: window.tasks.last_error is not None)
             assert "name" in window.tasks.last_error

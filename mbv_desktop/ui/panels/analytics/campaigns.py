@@ -1,13 +1,14 @@
 """The Campaigns tab: posts grouped into a campaign (name, dates, budget, goal) and judged
 together: totals, engagement over time, and the platforms side by side.
 
-"New campaign…" asks for the campaign and which scheduled or published posts belong to it
-(the service can add and remove posts later; the tab does not offer that yet).
+"New campaign…" asks for the campaign and which scheduled or published posts belong to it;
+"Edit…" changes any of that later.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -48,9 +49,10 @@ GOAL_LABELS = {"": "No particular goal", "reach": "Reach", "engagement": "Engage
 class CampaignDialog(QDialog):
     """Name, dates, budget, goal, and the posts of a new campaign."""
 
-    def __init__(self, posts: list[tuple[int, str]], parent: QWidget | None = None) -> None:
+    def __init__(self, posts: list[tuple[int, str]], parent: QWidget | None = None, *,
+                 campaign: Any = None, chosen: Sequence[int] = ()) -> None:
         super().__init__(parent)
-        self.setWindowTitle("New campaign")
+        self.setWindowTitle("Edit campaign" if campaign is not None else "New campaign")
         self.name = QLineEdit(self)
         self.name.setMaxLength(80)
         today = QDate.currentDate()
@@ -73,6 +75,13 @@ class CampaignDialog(QDialog):
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, post_id)
             self.posts.addItem(item)
+            item.setSelected(post_id in chosen)
+        if campaign is not None:
+            self.name.setText(campaign.name)
+            self.starts.setDate(QDate(campaign.starts_on))
+            self.ends.setDate(QDate(campaign.ends_on))
+            self.budget.setValue(campaign.budget_usd or 0)
+            self.goal.setCurrentIndex(max(0, self.goal.findData(campaign.goal)))
         form = QFormLayout(self)
         form.addRow("&Name:", self.name)
         form.addRow("&Starts:", self.starts)
@@ -107,6 +116,9 @@ class CampaignsTab(QWidget):
         self.list.currentItemChanged.connect(lambda *_: self._show_selected())
         self.new_button = QPushButton("&New campaign…", self)
         self.new_button.clicked.connect(self.new_campaign)
+        self.edit_button = QPushButton("&Edit…", self)
+        self.edit_button.setToolTip("Change the campaign, or which posts belong to it")
+        self.edit_button.clicked.connect(self.edit_campaign)
         self.delete_button = QPushButton("Delete", self)
         self.delete_button.clicked.connect(self._delete)
         self.summary = QLabel("Group posts into a campaign to see how they did together.",
@@ -122,6 +134,7 @@ class CampaignsTab(QWidget):
         left_layout.addWidget(self.list, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)
+        buttons.addWidget(self.edit_button)
         buttons.addWidget(self.delete_button)
         left_layout.addLayout(buttons)
         right = QWidget(self)
@@ -195,19 +208,49 @@ class CampaignsTab(QWidget):
         self._tasks.run(self._services.scheduling.targets(), label="Reading posts",
                         progress=False, on_success=self._ask)
 
-    def _ask(self, targets: list[Any]) -> None:
+    def edit_campaign(self) -> None:
+        campaign_id = self._selected()
+        if campaign_id is None:
+            return
+        campaigns = self._services.campaigns
+
+        async def read() -> tuple[list[Any], Any, list[int]]:
+            return (await self._services.scheduling.targets(), await campaigns.get(campaign_id),
+                    await campaigns.posts_of(campaign_id))
+
+        self._tasks.run(read(), label="Reading the campaign", progress=False,
+                        on_success=lambda loaded: self._ask(*loaded))
+
+    def _ask(self, targets: list[Any], campaign: Any = None, chosen: Sequence[int] = ()
+             ) -> None:
         seen: dict[int, str] = {}
         for t in targets:
             if t.state == "cancelled" or t.post_id in seen:
                 continue
             when = t.scheduled_at.astimezone().strftime("%Y-%m-%d %H:%M")
             seen[t.post_id] = f"{when}  {title_of(t.body)[:60]}"
-        dialog = CampaignDialog(sorted(seen.items(), key=lambda kv: kv[1], reverse=True), self)
+        dialog = CampaignDialog(sorted(seen.items(), key=lambda kv: kv[1], reverse=True), self,
+                                campaign=campaign, chosen=chosen)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
-        self._tasks.run(self._services.campaigns.create(**dialog.values()),
-                        label="Creating the campaign",
-                        on_success=lambda c: self._created(c.id))
+        values = dialog.values()
+        if campaign is None:
+            self._tasks.run(self._services.campaigns.create(**values),
+                            label="Creating the campaign",
+                            on_success=lambda c: self._created(c.id))
+            return
+        self._tasks.run(self._save(campaign.id, values, set(chosen)),
+                        label="Saving the campaign",
+                        on_success=lambda _r: self._created(campaign.id))
+
+    async def _save(self, campaign_id: int, values: dict[str, Any], before: set[int]) -> None:
+        campaigns = self._services.campaigns
+        after = set(values.pop("post_ids"))
+        await campaigns.update(campaign_id, **values)
+        if after - before:
+            await campaigns.add_posts(campaign_id, sorted(after - before))
+        if before - after:
+            await campaigns.remove_posts(campaign_id, sorted(before - after))
 
     def _created(self, campaign_id: int) -> None:
         self._tasks.run(self._services.campaigns.list(), label="Reading campaigns",
