@@ -58,6 +58,7 @@ from mbv_desktop.sandbox import (
     ga4_emulator,
     openai_emulator,
     resend_emulator,
+    stripe,
     twilio_emulator,
     workers_ai_emulator,
 )
@@ -84,6 +85,7 @@ REGISTRY: tuple[EmulatorSpec, ...] = (
     EmulatorSpec("ga4", "/ga4", ga4_emulator.create_app, "", ga4_emulator.fault_reply),
     resend_emulator.SPEC,  # Resend at /resend: e-mail; GET /resend/_sent lists what was sent
     twilio_emulator.SPEC,  # Twilio at /twilio: SMS; GET /twilio/_sent lists what was sent
+    stripe.SPEC,  # Stripe at /stripe: billing (v1 API, Checkout pages, webhooks, a movable clock)
 )
 """Every emulator the host mounts: (name, mount prefix, app factory, base URL suffix, fault
 reply, key prefix). Add a line here to mount another one."""

@@ -74,6 +74,7 @@ def test_urls_and_lifecycle(tmp_path: Path) -> None:
                         "google": f"{origin}/google", "github": f"{origin}/github",
                         "x": f"{origin}/x", "facebook": f"{origin}/facebook",
                         "tiktok": f"{origin}/tiktok", "ga4": f"{origin}/ga4",
+                        "stripe": f"{origin}/stripe",
                         "resend": f"{origin}/resend", "twilio": f"{origin}/twilio"}
         health = httpx.get(sandbox.control_url + "/health").json()
         assert health == {"status": "ok", "urls": urls}
@@ -242,7 +243,7 @@ def test_faults_over_http(host: SandboxHost, openai: httpx.Client) -> None:
         "removed": 1}
 
     for bad in ({"provider": "openai", "kind": "418"}, {"kind": "500"},
-                {"provider": "stripe", "kind": "500"},
+                {"provider": "paypal", "kind": "500"},
                 {"provider": "openai", "kind": "500", "times": 0},
                 {"provider": "openai", "kind": "500", "colour": "red"}):
         r = httpx.post(control + "/faults", json=bad)
