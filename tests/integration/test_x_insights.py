@@ -504,6 +504,24 @@ def _problem(kind: str, detail: str) -> dict[str, Any]:
             "detail": detail, "status": 403}
 
 
+def refusal(canned: CannedX) -> Exception:
+    """What reading one post's figures raises when X answers with ``canned``."""
+    reader: InsightsReader = XInsights(canned.url)
+
+    async def scenario() -> None:
+        try:
+            await reader.post_stats(MAYA, "token", ["1"])
+        finally:
+            await reader.aclose()
+
+    try:
+        with pytest.raises(Exception) as caught:  # which one: the caller checks
+            run(scenario())
+    finally:
+        canned.close()
+    return caught.value
+
+
 @pytest.mark.parametrize(("kind", "sentence", "host"), [
     ("client-forbidden", "its X developer access does not include them", "api.x.com"),
     ("not-authorized-for-resource", "does not let this account see", "api.twitter.com"),
@@ -512,40 +530,16 @@ def test_x_refusing_access_is_said_plainly(kind: str, sentence: str, host: str) 
     body = _problem(kind, "When authenticating requests to the Twitter API v2 endpoints, you "
                           "must use keys and tokens from an App")
     body["type"] = f"https://{host}/2/problems/{kind}"  # X has answered with both hosts
-    canned = CannedX(403, body)
-    reader: InsightsReader = XInsights(canned.url)
-
-    async def scenario() -> None:
-        try:
-            await reader.post_stats(MAYA, "token", ["1"])
-        finally:
-            await reader.aclose()
-
-    try:
-        with pytest.raises(InsightsNotAllowed) as caught:
-            run(scenario())
-    finally:
-        canned.close()
-    assert sentence in str(caught.value) and caught.value.code == kind
+    caught = refusal(CannedX(403, body))
+    assert isinstance(caught, InsightsNotAllowed)
+    assert sentence in str(caught) and caught.code == kind
 
 
 def test_a_used_up_monthly_allowance_waits_instead_of_stopping_for_good() -> None:
-    canned = CannedX(403, _problem("usage-capped", "Usage cap exceeded"))
-    reader: InsightsReader = XInsights(canned.url)
-
-    async def scenario() -> None:
-        try:
-            await reader.post_stats(MAYA, "token", ["1"])
-        finally:
-            await reader.aclose()
-
-    try:
-        with pytest.raises(RateLimited) as caught:
-            run(scenario())
-    finally:
-        canned.close()
-    assert "used up its X API allowance for the month" in str(caught.value)
-    assert caught.value.retry_after == USAGE_CAP_HOLD_S
+    caught = refusal(CannedX(403, _problem("usage-capped", "Usage cap exceeded")))
+    assert isinstance(caught, RateLimited)
+    assert "used up its X API allowance for the month" in str(caught)
+    assert caught.retry_after == USAGE_CAP_HOLD_S
 
 
 def test_a_post_x_will_not_show_gets_a_note_not_zeros() -> None:
