@@ -116,7 +116,8 @@ class Services:
         from mbv_desktop.services.publishing import PublishingService
 
         publishing = PublishingService(self.worker, self.settings, self.accounts, self.library,
-                                       self.uploads, self.scheduling.events, self.analytics)
+                                       self.uploads, self.scheduling.events, self.analytics,
+                                       registry=self.metrics)
         # Always attached: the listener does nothing until the creator opts in, so turning
         # notifications on in the settings works without a restart.
         self.notifications.attach(publishing)

@@ -53,6 +53,7 @@ from mbv_desktop.store.posts import PostRepository, TargetRow
 from mbv_desktop.store.worker import StoreWorker
 
 if TYPE_CHECKING:
+    from mbv_desktop.integrations.policy.metrics import MetricsRegistry
     from mbv_desktop.integrations.social.base import (
         MediaFile,
         PostRequest,
@@ -135,7 +136,7 @@ class PublishingService:
                  library: LibraryService, uploads: UploadQueue,
                  events: EventHub[PostsChanged], analytics: AnalyticsService | None = None, *,
                  publishers: Mapping[str, SocialPublisher] | None = None,
-                 lease: timedelta = LEASE) -> None:
+                 lease: timedelta = LEASE, registry: MetricsRegistry | None = None) -> None:
         self._worker = worker
         self._settings = settings
         self._accounts = accounts
@@ -145,6 +146,7 @@ class PublishingService:
         self.outcomes: EventHub[PublishOutcome] = EventHub()
         self._analytics = analytics
         self._publishers: dict[str, SocialPublisher] = dict(publishers or {})
+        self._registry = registry  # the platforms' calls show in integration health
         self._lease = lease
         self._owner = owner_id()
         self._task: asyncio.Task[None] | None = None
@@ -155,22 +157,30 @@ class PublishingService:
 
     def publisher(self, provider: str) -> SocialPublisher:
         if provider not in self._publishers:
+            from mbv_desktop.integrations.http import ProviderClient
+
             poll = self._settings.get_float("publishing.poll_interval_s")
             if provider == "x":
-                from mbv_desktop.integrations.social.x import XPublisher
+                from mbv_desktop.integrations.social.x import XPublisher, x_policy
 
-                self._publishers[provider] = XPublisher(str(self._settings.get("x.api_base")),
-                                                        poll_interval=poll)
+                self._publishers[provider] = XPublisher(
+                    str(self._settings.get("x.api_base")), poll_interval=poll,
+                    client=ProviderClient(x_policy(), registry=self._registry))
             elif provider == "instagram":
-                from mbv_desktop.integrations.social.instagram import InstagramPublisher
+                from mbv_desktop.integrations.social.instagram import (
+                    InstagramPublisher,
+                    instagram_policy,
+                )
 
                 self._publishers[provider] = InstagramPublisher(
-                    str(self._settings.get("facebook.graph_base")), poll_interval=poll)
+                    str(self._settings.get("facebook.graph_base")), poll_interval=poll,
+                    client=ProviderClient(instagram_policy(), registry=self._registry))
             elif provider == "tiktok":
-                from mbv_desktop.integrations.social.tiktok import TikTokPublisher
+                from mbv_desktop.integrations.social.tiktok import TikTokPublisher, tiktok_policy
 
                 self._publishers[provider] = TikTokPublisher(
-                    str(self._settings.get("tiktok.api_base")), poll_interval=poll)
+                    str(self._settings.get("tiktok.api_base")), poll_interval=poll,
+                    client=ProviderClient(tiktok_policy(), registry=self._registry))
             else:
                 raise InvalidInput(f"Publishing to '{provider}' is not supported.")
         return self._publishers[provider]

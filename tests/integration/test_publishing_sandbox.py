@@ -125,6 +125,8 @@ def test_a_thread_a_carousel_and_a_video_go_out_once_each_with_state_and_link(
             await profile.aclose()
 
     ids, rows, history = asyncio.run(scenario())
+    health = profile.metrics.snapshot_all()  # what the Integration health tab shows
+    assert all(health[p]["calls"] > 0 for p in ("x", "instagram", "tiktok"))
     by_provider = {r.provider: r for r in rows}
     assert {r.provider: r.state for r in rows} == {"x": "published", "instagram": "published",
                                                    "tiktok": "published"}
