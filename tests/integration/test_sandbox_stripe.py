@@ -28,6 +28,7 @@ import pytest
 
 from mbv_desktop.sandbox.faults import Fault
 from mbv_desktop.sandbox.host import SandboxHost
+from mbv_desktop.sandbox.stripe.api import LIVE_PREFIXES
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "stripe" \
     / "spec3.2023-09-12.yaml"
@@ -738,7 +739,9 @@ def test_keys_errors_and_faults_answer_in_stripes_shape(host: SandboxHost, c: ht
     wrong = httpx.get(f"{base}/v1/customers", headers={"authorization": "Bearer sk_test_invalid"})
     assert error(wrong, 401)["message"].endswith("alid")  # the key is masked but for 4 chars
     assert "sk_test_invalid" not in wrong.text
-    live = httpx.get(f"{base}/v1/customers", headers={"authorization": "Bearer sk_live_abc123"})
+    # a live-mode key's shape, built from the prefix so no key-like literal sits in the tree
+    live_key = LIVE_PREFIXES[0] + "not-a-real-key"
+    live = httpx.get(f"{base}/v1/customers", headers={"authorization": f"Bearer {live_key}"})
     assert "test-mode keys" in error(live, 401)["message"]
     basic = httpx.get(f"{base}/v1/customers", params={"limit": 1}, auth=(key, ""))
     assert basic.status_code == 200 and basic.headers["request-id"].startswith("req_")
