@@ -52,7 +52,6 @@ Errors (Graph ``{"error": {"message", "type", "code", "error_subcode", "error_us
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -80,7 +79,6 @@ from ._common import (
     bearer,
     id_of,
     iso_z,
-    json_object,
     load_progress,
     normalise_text,
     noted,
@@ -91,6 +89,7 @@ from ._common import (
     text_of,
     utc,
 )
+from ._graph import AUTH_CODES, GRAPH_VERSION, THROTTLE_CODES, graph_api, graph_failure
 from .base import Checkpoint, MediaFile, PostRequest, PublishResult
 
 __all__ = ["GRAPH_VERSION", "PROVIDER", "InstagramPublisher", "instagram_policy"]
@@ -98,7 +97,6 @@ __all__ = ["GRAPH_VERSION", "PROVIDER", "InstagramPublisher", "instagram_policy"
 _log = logging.getLogger(__name__)
 
 PROVIDER = "instagram"
-GRAPH_VERSION = "v21.0"
 WEB_BASE = "https://www.instagram.com"
 MAX_CAROUSEL = 10
 QUOTA_RETRY = 3600.0
@@ -106,9 +104,6 @@ THROTTLE_RETRY = 600.0
 CLOCK_SKEW = timedelta(minutes=2)
 LOOKUP_PAGES = 4
 
-_VERSIONED = re.compile(r"/v\d+(\.\d+)?$")
-_THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
-_AUTH_CODES = frozenset({190, 102})
 _PUBLISH_LIMIT_SUBCODE = 2207042
 _POST = "the post"
 _ALREADY_PUBLISHED = "already_published"
@@ -133,8 +128,7 @@ class InstagramPublisher:
                  poll_interval: float = 2.0, sleep: Sleep = asyncio.sleep,
                  graph_version: str = GRAPH_VERSION, processing_timeout: float = 600.0,
                  web_base: str = WEB_BASE) -> None:
-        base = api_base.rstrip("/")
-        self._api = base if _VERSIONED.search(base) else f"{base}/{graph_version}"
+        self._api = graph_api(api_base, graph_version)
         self._web = web_base.rstrip("/")
         self._client = client if client is not None else ProviderClient(instagram_policy())
         self._poll = poll_interval
@@ -462,40 +456,12 @@ def _next_cursor(body: Mapping[str, Any]) -> str | None:
     return text_of(cursors.get("after")) if isinstance(cursors, dict) else None
 
 
-def _usage_wait(response: httpx.Response) -> float | None:
-    """``estimated_time_to_regain_access`` (minutes) from ``X-Business-Use-Case-Usage``."""
-    raw = response.headers.get("x-business-use-case-usage")
-    if not raw:
-        return None
-    try:
-        usage = json.loads(raw)
-    except ValueError:
-        return None
-    waits: list[float] = []
-    if isinstance(usage, dict):
-        for entries in usage.values():
-            for entry in entries if isinstance(entries, list) else []:
-                minutes = entry.get("estimated_time_to_regain_access") \
-                    if isinstance(entry, dict) else None
-                if isinstance(minutes, (int, float)) and minutes > 0:
-                    waits.append(float(minutes) * 60.0)
-    return max(waits) if waits else None
-
-
 def _graph_error(response: httpx.Response, what: str, *, created: bool) -> ProviderError:
-    body = json_object(response) or {}
-    status = response.status_code
-    error = body.get("error")
-    error = error if isinstance(error, dict) else {}
-    code = error.get("code")
-    code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    subcode = error.get("error_subcode")
-    subcode = subcode if isinstance(subcode, int) and not isinstance(subcode, bool) else None
-    reason = (text_of(error.get("error_user_msg")) or text_of(error.get("message"))
-              or f"HTTP {status}")
-    text = reason_text(reason)
+    failure = graph_failure(response)
+    status, code, subcode = failure.status, failure.code, failure.subcode
+    text = reason_text(failure.message)
     code_text = str(code) if code is not None else None
-    if code in _AUTH_CODES:
+    if code in AUTH_CODES:
         return AuthExpired(provider=PROVIDER, status=status, message=(
             "Instagram no longer accepts the saved sign-in; connect the Instagram account "
             "again."))
@@ -503,11 +469,11 @@ def _graph_error(response: httpx.Response, what: str, *, created: bool) -> Provi
         return RateLimited(QUOTA_RETRY, provider=PROVIDER, status=status, message=(
             "Instagram's daily limit of posts from apps is used up for this account; the app "
             f"will try again {describe_wait(QUOTA_RETRY)}."))
-    if code in _THROTTLE_CODES:
-        wait = _usage_wait(response) or THROTTLE_RETRY
+    if code in THROTTLE_CODES:
+        wait = failure.retry_after or THROTTLE_RETRY
         return RateLimited(wait, provider=PROVIDER, status=status, message=(
             f"Instagram is limiting requests from the app; try again {describe_wait(wait)}."))
-    if code in (1, 2) or error.get("is_transient") is True:
+    if code in (1, 2) or failure.transient:
         return ProviderUnavailable(provider=PROVIDER, status=status, maybe_sent=created,
                                    retry_after=60.0, message=(
                                        "Instagram had a temporary problem"

@@ -47,9 +47,7 @@ from HTTP 400 and 403 answers; the shared policy handles 401, 429 and 5xx)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,7 +66,15 @@ from mbv_desktop.core.errors import (
 )
 from mbv_desktop.integrations.http import MetricsRegistry, ProviderClient, ProviderPolicy
 
-from ._common import READ_ERROR_STATUSES, answer, bearer, json_object, noted, reason_text, text_of
+from ._common import READ_ERROR_STATUSES, answer, bearer, noted, reason_text, text_of
+from ._graph import (
+    AUTH_CODES,
+    GRAPH_VERSION,
+    THROTTLE_CODES,
+    GraphFailure,
+    graph_api,
+    graph_failure,
+)
 from .insights import InsightsNotAllowed, PostStats
 
 __all__ = ["MAX_BATCH", "PROVIDER", "InstagramInsights", "insights_policy"]
@@ -76,7 +82,6 @@ __all__ = ["MAX_BATCH", "PROVIDER", "InstagramInsights", "insights_policy"]
 _log = logging.getLogger(__name__)
 
 PROVIDER = "instagram"
-GRAPH_VERSION = "v21.0"
 MAX_BATCH = 25
 CONCURRENCY = 4
 #: Media types remembered (a few bytes each; the oldest are forgotten first).
@@ -96,9 +101,6 @@ _ACCOUNT_FIELDS = {"followers_count": "followers", "follows_count": "following",
                    "media_count": "posts"}
 _ACCOUNT_METRICS = ("reach", "views")
 
-_VERSIONED = re.compile(r"/v\d+(\.\d+)?$")
-_THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 80002})
-_AUTH_CODES = frozenset({190, 102})
 _GONE_SUBCODE = 33
 
 _NOT_ALLOWED = ("Instagram does not let the app see this account's insights (views, reach, "
@@ -115,15 +117,8 @@ def insights_policy() -> ProviderPolicy:
 
 
 @dataclass(frozen=True)
-class _Failure:
-    """A Graph error answer, read."""
-
-    status: int
-    code: int | None
-    subcode: int | None
-    message: str
-    transient: bool
-    retry_after: float | None
+class _Failure(GraphFailure):
+    """A Graph error answer, read, with what it means for insights."""
 
     @property
     def gone(self) -> bool:
@@ -152,8 +147,7 @@ class InstagramInsights:
     def __init__(self, graph_base: str, *, client: ProviderClient | None = None,
                  registry: MetricsRegistry | None = None, concurrency: int = CONCURRENCY,
                  graph_version: str = GRAPH_VERSION) -> None:
-        base = graph_base.rstrip("/")
-        self._api = base if _VERSIONED.search(base) else f"{base}/{graph_version}"
+        self._api = graph_api(graph_base, graph_version)
         self._client = client if client is not None \
             else ProviderClient(insights_policy(), registry=registry)
         self._concurrency = max(1, concurrency)
@@ -315,39 +309,8 @@ def _values(body: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def _usage_wait(response: httpx.Response) -> float | None:
-    """Seconds until access is back, from ``X-Business-Use-Case-Usage``'s
-    ``estimated_time_to_regain_access`` (minutes), when it says."""
-    raw = response.headers.get("x-business-use-case-usage")
-    try:
-        usage = json.loads(raw) if raw else None
-    except ValueError:
-        return None
-    waits: list[float] = []
-    for entries in usage.values() if isinstance(usage, dict) else ():
-        for entry in entries if isinstance(entries, list) else ():
-            minutes = entry.get("estimated_time_to_regain_access") \
-                if isinstance(entry, dict) else None
-            number = _number(minutes)
-            if number is not None and number > 0:
-                waits.append(number * 60.0)
-    return max(waits) if waits else None
-
-
 def _failure(response: httpx.Response) -> _Failure:
-    body = json_object(response) or {}
-    error = body.get("error")
-    error = error if isinstance(error, dict) else {}
-
-    def integer(value: object) -> int | None:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    message = text_of(error.get("error_user_msg")) or text_of(error.get("message")) \
-        or f"HTTP {response.status_code}"
-    return _Failure(status=response.status_code, code=integer(error.get("code")),
-                    subcode=integer(error.get("error_subcode")), message=message,
-                    transient=error.get("is_transient") is True,
-                    retry_after=_usage_wait(response))
+    return _Failure(**vars(graph_failure(response)))
 
 
 def _error(failure: _Failure, what: str) -> ProviderError:
@@ -355,11 +318,11 @@ def _error(failure: _Failure, what: str) -> ProviderError:
     status, code = failure.status, failure.code
     text = reason_text(failure.message)
     code_text = str(code) if code is not None else None
-    if code in _AUTH_CODES:
+    if code in AUTH_CODES:
         return AuthExpired(provider=PROVIDER, status=status, message=(
             "Instagram no longer accepts the saved sign-in; connect the Instagram account "
             "again."))
-    if code in _THROTTLE_CODES:
+    if code in THROTTLE_CODES:
         wait = failure.retry_after
         return RateLimited(wait, provider=PROVIDER, status=status, message=(
             "Instagram is limiting how often the app may read insights; it will try again "
