@@ -26,9 +26,10 @@ a write that must not race (duplicate check then insert) runs in one ``BEGIN IMM
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from mbv_desktop.sandbox import sqlite_files
 
 FILE_NAME = "social.sqlite3"
 
@@ -137,29 +138,9 @@ class SocialStore:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / FILE_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        sqlite_files.create(self.path, _SCHEMA)
 
-    @contextmanager
-    def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def connect(self, write: bool = False) -> AbstractContextManager[sqlite3.Connection]:
         """A short connection (rows as :class:`sqlite3.Row`); ``write`` takes the write lock
         first (``BEGIN IMMEDIATE``) and commits at the end, or rolls back on an exception."""
-        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA busy_timeout=5000")
-            db.execute("PRAGMA synchronous=NORMAL")
-            if write:
-                db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            if db.in_transaction:
-                db.execute("COMMIT")
-        finally:
-            db.close()
+        return sqlite_files.connect(self.path, write=write, rows=True)
