@@ -104,18 +104,22 @@ class AnalyticsPanel(QWidget):
         self.tabs.currentChanged.connect(lambda _i: self._tab_shown())
         self._load_accounts()
         self._run_steps([*self.performance.build_steps(), self._build_hashtags],
-                        self._build_done)
+                        self._build_done, key="analytics-build")
 
-    def _run_steps(self, steps: list[Callable[[], None]],
-                   then: Callable[[], None] | None = None) -> None:
-        """One step now, the rest one per turn of the event loop (paints go in between)."""
-        if not steps:
+    def _run_steps(self, steps: list[Callable[[], None]], then: Callable[[], None] | None = None,
+                   *, key: str) -> None:
+        """One step now, the rest one per turn of the event loop (paints go in between), as a
+        task of the runner: a newer run with the same ``key`` replaces it, closing waits for
+        it, and so does a screenshot."""
+        async def run() -> None:
+            for n, step in enumerate(steps):
+                if n:
+                    await asyncio.sleep(STEP_MS / 1000)
+                step()
             if then is not None:
                 then()
-            return
-        steps[0]()
-        # with self as the context: dropped if the panel is destroyed in between
-        QTimer.singleShot(STEP_MS, self, lambda: self._run_steps(steps[1:], then))
+
+        self._tasks.run(run(), label="Drawing the charts", latest_wins=key, progress=False)
 
     def _build_done(self) -> None:
         self._ready = True
@@ -196,7 +200,7 @@ class AnalyticsPanel(QWidget):
                      lambda: self.hashtags.show_table(overview.hashtags)]
             # measured once the frame with the last chart has been painted
             self._run_steps(steps, lambda: QTimer.singleShot(0, self, lambda: self.rendered.emit(
-                (time.perf_counter() - started) * 1000)))
+                (time.perf_counter() - started) * 1000)), key="analytics-draw")
 
         self._tasks.run(read(), label="Reading figures", latest_wins="analytics-overview",
                         progress=False, on_success=drawn)
