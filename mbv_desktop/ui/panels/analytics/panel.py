@@ -111,10 +111,20 @@ class AnalyticsPanel(QWidget):
         """One step now, the rest one per turn of the event loop (paints go in between), as a
         task of the runner: a newer run with the same ``key`` replaces it, closing waits for
         it, and so does a screenshot."""
+        async def pause() -> None:  # a Qt timer: asyncio's timers here are coarser
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def wake() -> None:
+                if not done.done():  # cancelled meanwhile by a newer run
+                    done.set_result(None)
+
+            QTimer.singleShot(STEP_MS, wake)
+            await done
+
         async def run() -> None:
             for n, step in enumerate(steps):
                 if n:
-                    await asyncio.sleep(STEP_MS / 1000)
+                    await pause()
                 step()
             if then is not None:
                 then()
