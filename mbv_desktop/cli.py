@@ -895,9 +895,10 @@ def sandbox_overrides(urls: dict[str, str]) -> dict[str, object]:
                           "twilio.account_sid": "AC" + "5a" * 16,
                           "twilio.auth_token": "sandbox-twilio-token",
                           "twilio.from_number": "+15005550006"})
-    if "stripe" in urls:  # billing arrives with issue 8; the emulator and client are ready
+    if "stripe" in urls:
         overrides.update({"stripe.api_base": urls["stripe"],
-                          "stripe.secret_key": "sk_test_sandbox_demo"})
+                          "stripe.secret_key": "sk_test_sandbox_demo",
+                          "stripe.poll_interval_s": 3.0})
     if "ga4" in urls:
         overrides.update({"ga4.endpoint": urls["ga4"] + "/mp/collect",
                           "ga4.measurement_id": "G-SANDBOX", "ga4.api_secret": "sandbox-ga4"})

@@ -211,6 +211,28 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     _secret("stripe.secret_key", "Stripe secret or restricted key."),
     _secret("stripe.webhook_secret", "Stripe webhook signing secret (whsec_…)."),
+    SettingSpec(
+        "stripe.poll_interval_s",
+        float,
+        60.0,
+        "Seconds between checks of Stripe's events (plan, card and invoice changes) while the "
+        "app is open.",
+        minimum=1,
+    ),
+    SettingSpec(
+        "stripe.webhook_port",
+        int,
+        0,
+        "Port on 127.0.0.1 for Checkout's return page and forwarded Stripe webhooks ('stripe "
+        "listen --forward-to 127.0.0.1:PORT/stripe/webhook'); 0: the system picks one.",
+        minimum=0,
+    ),
+    SettingSpec(
+        "billing.enforce_limits",
+        bool,
+        True,
+        "Hold AI generations, connected accounts and storage to the plan's limits.",
+    ),
     # --- social ---
     _url("x.api_base", "https://api.x.com", "X API host (paths start with /2/)."),
     _url("x.auth_base", "https://x.com", "X host of the authorization page (/i/oauth2/authorize)."),

@@ -233,3 +233,14 @@ class NotConfigured(ProviderError):
 class MediaRejected(InvalidInput):
     """A media file cannot be used as it is (empty, too big, not an image or video, damaged, a
     possible decompression bomb, ...). ``str()`` names the file and says why; nothing was kept."""
+
+
+class PlanLimitReached(InvalidInput):
+    """The creator's plan does not allow more of something (AI generations this period,
+    connected accounts, storage). ``str()`` says how much the plan allows and which plan allows
+    more; ``upgrade_to`` names that plan (None on the biggest plan). Nothing was started."""
+
+    def __init__(self, message: str, *, limit: str, upgrade_to: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.upgrade_to = upgrade_to

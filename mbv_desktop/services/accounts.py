@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from mbv_desktop.integrations.auth import Authorization, DeviceCode, TokenManager
     from mbv_desktop.services.analytics import AnalyticsService
+    from mbv_desktop.services.plan_limits import PlanGuard
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class AccountsService:
         self._settings = settings
         self._secrets = secrets
         self._analytics = analytics
+        #: Holds connected publishing accounts to the plan's limit (None: no limits known).
+        self.plan_guard: PlanGuard | None = None
         self._tokens: TokenManager | None = None
         self._refresher: object | None = None
         self._http: httpx.AsyncClient | None = None
@@ -152,6 +155,10 @@ class AccountsService:
 
     async def _keep(self, result: Authorization, role: str) -> AccountRecord:
         identity = result.identity
+        if role == "publish" and self.plan_guard is not None and not any(
+                a.provider == identity.provider and a.account_id == identity.account_id
+                for a in await self.accounts()):
+            await self.plan_guard.check_connect()  # a reconnect is never held back
         tokens = await self.token_manager()
         await tokens.save(identity.provider, identity.account_id, result.tokens)  # keyring first
         refresh_expiry = result.tokens.refresh_expires_at or (

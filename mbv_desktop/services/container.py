@@ -28,12 +28,14 @@ if TYPE_CHECKING:
     from mbv_desktop.services.ai_spend import AiSpendService
     from mbv_desktop.services.analytics import AnalyticsService
     from mbv_desktop.services.analytics_queries import AnalyticsQueries
+    from mbv_desktop.services.billing import BillingService
     from mbv_desktop.services.campaigns import CampaignsService
     from mbv_desktop.services.generation import GenerationService
     from mbv_desktop.services.health_history import HealthHistory
     from mbv_desktop.services.library import LibraryService
     from mbv_desktop.services.metrics_collection import MetricsCollector
     from mbv_desktop.services.notifications import NotificationService
+    from mbv_desktop.services.plan_limits import PlanGuard
     from mbv_desktop.services.publishing import PublishingService
     from mbv_desktop.services.sandbox_control import SandboxControl
     from mbv_desktop.services.scheduling import SchedulingService
@@ -66,8 +68,10 @@ class Services:
     def generation(self) -> GenerationService:
         from mbv_desktop.services.generation import GenerationService
 
-        return GenerationService(self.worker, self.settings, self.secrets, self.data_dir,
-                                 self.metrics, analytics=self.analytics)
+        service = GenerationService(self.worker, self.settings, self.secrets, self.data_dir,
+                                    self.metrics, analytics=self.analytics)
+        service.plan_guard = self.plan_guard
+        return service
 
     @functools.cached_property
     def similarity(self) -> SimilarityService:
@@ -80,8 +84,10 @@ class Services:
         from mbv_desktop.services.library import LibraryService
 
         # New files wake the upload queue (which does nothing until it is started).
-        return LibraryService(self.worker, self.data_dir,
-                              on_added=lambda: self.uploads.notify_new())
+        service = LibraryService(self.worker, self.data_dir,
+                                 on_added=lambda: self.uploads.notify_new())
+        service.plan_guard = self.plan_guard
+        return service
 
     @functools.cached_property
     def uploads(self) -> UploadQueue:
@@ -170,7 +176,23 @@ class Services:
     def accounts(self) -> AccountsService:
         from mbv_desktop.services.accounts import AccountsService
 
-        return AccountsService(self.worker, self.settings, self.secrets, self.analytics)
+        service = AccountsService(self.worker, self.settings, self.secrets, self.analytics)
+        service.plan_guard = self.plan_guard
+        return service
+
+    @functools.cached_property
+    def plan_guard(self) -> PlanGuard:
+        from mbv_desktop.services.plan_limits import PlanGuard
+
+        return PlanGuard(self.worker, self.settings)
+
+    @functools.cached_property
+    def billing(self) -> BillingService:
+        from mbv_desktop.services.billing import BillingService
+
+        return BillingService(self.worker, self.settings, self.secrets, self.accounts,
+                              notifications=self.notifications, analytics=self.analytics,
+                              registry=self.metrics)
 
     @functools.cached_property
     def analytics(self) -> AnalyticsService:
@@ -191,6 +213,8 @@ class Services:
         """Closes network clients; call before ``close`` while the loop still runs."""
         if "publishing" in self.__dict__:
             await self.publishing.aclose()
+        if "billing" in self.__dict__:
+            await self.billing.aclose()
         if "metrics_collection" in self.__dict__:
             await self.metrics_collection.aclose()
         if "notifications" in self.__dict__:  # after publishing: its last outcomes get sent

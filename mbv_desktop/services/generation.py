@@ -51,6 +51,7 @@ from mbv_desktop.store.worker import StoreWorker
 if TYPE_CHECKING:  # the clients pull in httpx and, later, openai: not on the first window's path
     from mbv_desktop.integrations.ai.openai_compat import ChatDelta, OpenAICompatClient
     from mbv_desktop.services.analytics import AnalyticsService
+    from mbv_desktop.services.plan_limits import PlanGuard
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class GenerationService:
         self.events: EventHub[AiRunRecorded] = EventHub()
         #: Gets a ``content_generation`` event per complete run (settable after construction).
         self.analytics = analytics
+        #: Holds runs to the plan's AI generations (None: no limits known).
+        self.plan_guard: PlanGuard | None = None
 
     # --- providers ------------------------------------------------------------------------
 
@@ -249,6 +252,8 @@ class GenerationService:
 
         if not 1 <= variants <= MAX_VARIANTS:
             raise InvalidInput(f"Ask for between 1 and {MAX_VARIANTS} variants.")
+        if self.plan_guard is not None:
+            await self.plan_guard.check_generation()
         provider = provider or self.default_provider()
         model = model or self.default_model(provider)
         messages = render(await self.template(kind), topic=topic, text=text, tone=tone,
@@ -343,6 +348,8 @@ class GenerationService:
     ) -> ImageOutcome:
         if not prompt.strip():
             raise InvalidInput("Describe the image you want first.")
+        if self.plan_guard is not None:
+            await self.plan_guard.check_generation()
         provider = provider or self.default_provider()
         model = model or self.default_model(provider, "image")
         if not model:

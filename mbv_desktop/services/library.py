@@ -24,6 +24,7 @@ from mbv_desktop.store.worker import StoreWorker
 
 if TYPE_CHECKING:
     from mbv_desktop.core.media_rules import MediaInfo
+    from mbv_desktop.services.plan_limits import PlanGuard
 
 MEDIA_DIR = "media"
 THUMBS_DIR = "thumbnails"
@@ -102,6 +103,8 @@ class LibraryService:
     def __init__(self, worker: StoreWorker, data_dir: Path,
                  on_added: Callable[[], object] | None = None) -> None:
         self._on_added = on_added  # new files to back up (the upload queue's kick)
+        #: Holds media to the plan's storage (None: no limits known).
+        self.plan_guard: PlanGuard | None = None
         self._worker = worker
         self._media = data_dir / MEDIA_DIR
         self._thumbs = data_dir / THUMBS_DIR
@@ -181,6 +184,8 @@ class LibraryService:
             raise MbvError(f"There is no file {path}.")
         checked = await asyncio.to_thread(inspect_file, path, strip_gps=strip_gps,
                                           decode_video=True)
+        if self.plan_guard is not None:
+            await self.plan_guard.check_storage(path.stat().st_size)
         kept = await asyncio.to_thread(self._keep, checked, strip_gps)
 
         def record(c: object) -> AssetRecord:

@@ -64,3 +64,59 @@ async def answer_device_code(verification_uri: str, user_code: str, *, allow: bo
     if answer.status_code != 200:
         raise InvalidInput(f"The sandbox did not know the code {user_code} "
                            f"(HTTP {answer.status_code}).")
+
+
+_PAY_FORM = re.compile(r'<form[^>]*action="(?P<action>[^"]+)"[^>]*data-pay-form')
+_PAGE_STATE = re.compile(r'data-page="checkout"[^>]*data-state="(?P<state>[^"]+)"')
+_CARD_ERROR = re.compile(r'data-error="(?P<code>[^"]*)" data-decline-code="(?P<decline>[^"]*)"')
+SANDBOX_TEST_CARD = "4242 4242 4242 4242"
+
+
+async def pay_sandbox_checkout(checkout_url: str, *, card: str = SANDBOX_TEST_CARD,
+                               three_d_secure: str | None = None) -> str:
+    """Fills in and submits the sandbox's Checkout page as a person would in the browser, and
+    follows its redirect back to the app; returns the page's state (``complete``). A declined
+    card raises :class:`CardDeclined` with Stripe's sentence; a card that needs 3-D Secure
+    raises :class:`CardNeedsAuthentication` unless ``three_d_secure`` ("pass" or "fail")
+    answers the bank's question."""
+    import html
+
+    import httpx
+
+    from mbv_desktop.integrations.payments.errors import (
+        CardDeclined,
+        CardNeedsAuthentication,
+        card_sentence,
+    )
+
+    _check_loopback(checkout_url)
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
+        page = await http.get(checkout_url)
+        match = _PAY_FORM.search(page.text)
+        if page.status_code != 200 or match is None:
+            state = _PAGE_STATE.search(page.text)
+            raise InvalidInput("The sandbox's Checkout page cannot be paid (it is "
+                               f"{state.group('state') if state else 'missing'}).")
+        action = urllib.parse.urljoin(checkout_url, html.unescape(match.group("action")))
+        _check_loopback(action)
+        form = {"card": card, "exp": "12 / 34", "cvc": "123", "name": "Sandbox Creator"}
+        if 'name="email"' in page.text:
+            form["email"] = "creator@sandbox.example"
+        answer = await http.post(action, data=form)
+        state = _PAGE_STATE.search(answer.text)
+        if answer.status_code == 200 and state and state.group("state") == "requires_action":
+            if three_d_secure is None:
+                raise CardNeedsAuthentication(card_sentence("authentication_required", None),
+                                              code="authentication_required")
+            answer = await http.post(action, data={"three_d_secure": three_d_secure})
+        if answer.status_code == 303:
+            target = answer.headers["location"]
+            _check_loopback(target)
+            await http.get(target)  # Checkout's return page: the app's own receiver
+            return "complete"
+        error = _CARD_ERROR.search(answer.text)
+        if error is not None:
+            code, decline = error.group("code") or None, error.group("decline") or None
+            raise CardDeclined(card_sentence(code, decline), code=code, decline_code=decline)
+        state = _PAGE_STATE.search(answer.text)
+        return state.group("state") if state else f"HTTP {answer.status_code}"

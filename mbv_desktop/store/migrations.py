@@ -397,6 +397,96 @@ V8_ANALYTICS = """
     CREATE INDEX campaign_posts_post ON campaign_posts (post_id);
 """
 
+V9_BILLING = """
+    -- The Stripe customer this profile bills to, one per signed-in app user. The row is written
+    -- (with the idempotency key of its create) before Stripe is asked, so a crash between
+    -- Stripe's answer and this write repeats the same create and gets the same customer back.
+    CREATE TABLE billing_customers (
+        app_user_id TEXT PRIMARY KEY,
+        email TEXT NOT NULL DEFAULT '',
+        name TEXT NOT NULL DEFAULT '',
+        create_key TEXT NOT NULL UNIQUE,
+        customer_id TEXT UNIQUE,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    -- Every write to Stripe, written with its idempotency key before it is sent. 'pending' until
+    -- Stripe's answer is stored; a pending row is resent with the same key (Stripe replays the
+    -- first answer for 24 h), never with a new one. 'failed' rows keep Stripe's reason.
+    CREATE TABLE billing_ops (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+        idempotency_key TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+        result_id TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX billing_ops_state ON billing_ops (state, id);
+
+    -- Usage for Stripe's billing meters, one row per AI run that counts, written by the trigger
+    -- below in the same transaction as the run itself. 'identifier' is made once here and sent
+    -- with every attempt: Stripe counts an identifier once, so a retry is never billed twice.
+    CREATE TABLE meter_outbox (
+        id INTEGER PRIMARY KEY,
+        ai_run_id INTEGER UNIQUE REFERENCES ai_runs(id) ON DELETE SET NULL,
+        event_name TEXT NOT NULL,
+        value INTEGER NOT NULL CHECK (value > 0),
+        identifier TEXT NOT NULL UNIQUE,
+        occurred_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'rejected')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        customer_id TEXT,
+        last_error TEXT,
+        sent_at TEXT
+    );
+    CREATE INDEX meter_outbox_state ON meter_outbox (state, id);
+    CREATE TRIGGER meter_outbox_on_run AFTER INSERT ON ai_runs
+    WHEN NEW.status IN ('complete', 'partial') AND NEW.kind <> 'embedding'
+    BEGIN
+        INSERT INTO meter_outbox (ai_run_id, event_name, value, identifier, occurred_at)
+        VALUES (NEW.id,
+                CASE NEW.kind WHEN 'image' THEN 'ai_image' ELSE 'ai_generation' END,
+                CASE NEW.kind WHEN 'image' THEN max(NEW.images, 1) ELSE 1 END,
+                'mbv-' || lower(hex(randomblob(12))),
+                CAST(strftime('%s', 'now') AS INTEGER));
+    END;
+
+    -- Stripe events already applied (polled or forwarded to the local receiver). The insert
+    -- here and the event's effect commit together, so a duplicate delivery changes nothing.
+    CREATE TABLE stripe_events_applied (
+        event_id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('poll', 'webhook', 'app')),
+        applied_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    -- The newest version of each Stripe object the app has seen (subscriptions, invoices,
+    -- payment methods, the customer), kept for offline display. 'version' is the Stripe time
+    -- of the event or answer it came from: an older event never overwrites a newer state.
+    CREATE TABLE stripe_objects (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        customer_id TEXT,
+        body TEXT NOT NULL CHECK (json_valid(body)),
+        version INTEGER NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+    CREATE INDEX stripe_objects_customer ON stripe_objects (customer_id, type);
+
+    -- Small named facts about billing: the events cursor, the plan catalogue and the cached
+    -- status as last fetched (with when), so the panel has something to show offline.
+    CREATE TABLE billing_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL CHECK (json_valid(value)),
+        fetched_at TEXT NOT NULL
+    );
+"""
+
 MIGRATIONS: list[str] = [
     V1_DRAFTS,
     V2_GENERATION,
@@ -406,4 +496,5 @@ MIGRATIONS: list[str] = [
     V6_PUBLISHING,
     V7_NOTIFICATIONS,
     V8_ANALYTICS,
+    V9_BILLING,
 ]

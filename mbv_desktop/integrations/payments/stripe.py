@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mbv_desktop.core.errors import InvalidInput
@@ -118,6 +118,7 @@ class StripeBillingClient(StripeTransport):
         self, mode: str, customer: str, price: str | None, success_url: str, cancel_url: str,
         key: str, *, automatic_tax: bool = True, client_reference_id: str | None = None,
         metered_price: str | None = None, currency: str = "usd",
+        metered_prices: Sequence[str] = (),
     ) -> CheckoutSession:
         """A Stripe-hosted Checkout page: ``subscription`` mode for ``price`` (plus
         ``metered_price``, billed by usage), ``setup`` mode to add a card (``price`` None).
@@ -134,8 +135,8 @@ class StripeBillingClient(StripeTransport):
         }
         if price is not None:
             items: list[dict[str, Any]] = [{"price": price, "quantity": 1}]
-            if metered_price:
-                items.append({"price": metered_price})  # metered: no quantity
+            for metered in ([metered_price] if metered_price else []) + list(metered_prices):
+                items.append({"price": metered})  # metered: no quantity
             params["line_items"] = items
         if mode == "setup":
             params["currency"] = currency
@@ -153,6 +154,15 @@ class StripeBillingClient(StripeTransport):
         sid = required(session_id, "Checkout session id")
         body = await self._call("checkout session", "GET /v1/checkout/sessions/{id}",
                                 lambda v1: v1.checkout.sessions.retrieve_async(sid))
+        return checkout_session_from(body)
+
+    async def expire_checkout_session(self, session_id: str, key: str) -> CheckoutSession:
+        """Closes an open Checkout page so it can no longer be paid (Stripe refuses once the
+        session is complete)."""
+        sid = required(session_id, "Checkout session id")
+        body = await self._post("checkout session", "POST /v1/checkout/sessions/{id}/expire",
+                                key, lambda v1, o: v1.checkout.sessions.expire_async(
+                                    sid, options=o))
         return checkout_session_from(body)
 
     async def create_portal_session(self, customer: str, return_url: str,

@@ -6,7 +6,7 @@ from a billing meter.
 product                    price lookup_key     amount       metadata (limits)
 =========================  ===================  ===========  ======================================
 Free                       ``plan_free``        $0/month     ai_generations 50, connected_accounts
-                                                             2, storage_gb 1
+                                                             3, storage_gb 1
 Creator                    ``plan_creator``     $12/month    1000, 5, 25
 Pro                        ``plan_pro``         $29/month    10000, 15, 200
 AI generations (metered)   ``usage_ai``         $0.02 each   meter ``ai_generation`` (sum)
@@ -51,8 +51,9 @@ class Metered:
 
 PLANS = (
     Plan("free", "Free", "Try Must Be Viral: a few AI drafts a day.", 0,
-         (("ai_generations", "50"), ("connected_accounts", "2"), ("storage_gb", "1")),
-         ("50 AI generations a month", "2 connected accounts", "1 GB storage")),
+         (("ai_generations", "50"), ("connected_accounts", "3"), ("storage_gb", "1")),
+         ("50 AI generations a month", "3 connected accounts (one per platform)",
+          "1 GB storage")),
     Plan("creator", "Creator", "For creators posting every day.", 1200,
          (("ai_generations", "1000"), ("connected_accounts", "5"), ("storage_gb", "25")),
          ("1,000 AI generations a month", "5 connected accounts", "25 GB storage")),
