@@ -55,6 +55,7 @@ from mbv_desktop.store.billing import BillingRepository, OpRow
 from mbv_desktop.store.worker import StoreWorker
 
 if TYPE_CHECKING:
+    from mbv_desktop.integrations.http import ProviderClient
     from mbv_desktop.integrations.payments import (
         CheckoutSession,
         PaymentMethod,
@@ -136,6 +137,8 @@ class BillingService:
         self._receiver: BillingReceiver | None = None
         self._sync: BillingSync | None = None
         self.crash_hook: Callable[[str], None] = CrashHook()
+        #: Test seam: the policy client (retries, breaker) new Stripe clients use.
+        self.policy_client: ProviderClient | None = None
 
     # --- configuration ------------------------------------------------------------------------
 
@@ -163,7 +166,8 @@ class BillingService:
 
             if self._client is not None:
                 await self._client.aclose()
-            self._client = StripeBillingClient(base, key, registry=self._registry)
+            self._client = StripeBillingClient(base, key, client=self.policy_client,
+                                               registry=self._registry)
             self._client_config = (base, key)
         return self._client
 
@@ -252,8 +256,13 @@ class BillingService:
         client = await self.client()
         try:
             result = await send(client, op.idempotency_key)
-        except (ProviderUnavailable, RateLimited):
-            raise  # still pending: sent again with the same key by resume_pending
+        except (ProviderUnavailable, RateLimited) as exc:
+            # Still pending: resume_pending sends it again with the same key, so Stripe acts
+            # on it once whether or not this attempt reached it.
+            raise ProviderUnavailable(
+                f"{exc} The request is kept and sent again when Stripe answers; it will not "
+                "happen twice.", provider="stripe", status=exc.status,
+                maybe_sent=bool(getattr(exc, "maybe_sent", False))) from exc
         except MbvError as exc:
             await self._fail(op, str(exc))
             raise
@@ -542,8 +551,15 @@ class BillingService:
     # --- changing the plan --------------------------------------------------------------------
 
     async def _require_subscription(self) -> Subscription:
-        customer = await self.ensure_customer()
-        sub = await self._live_subscription(customer)
+        """The live subscription, as Stripe lists it; when Stripe can't be reached, as last
+        stored (offline, a cancellation is kept as an intent and sent later)."""
+        try:
+            customer = await self.ensure_customer()
+            sub = await self._live_subscription(customer)
+        except (ProviderUnavailable, RateLimited):
+            sub = (await self.cached_status()).subscription
+            if sub is None:
+                raise
         if sub is None:
             raise InvalidInput("You have no paid plan yet; choose one first (mbv-desktop "
                                "billing subscribe creator).")

@@ -170,8 +170,11 @@ def read_status(conn: sqlite3.Connection, *, configured: bool, now: float) -> Bi
     if sub is not None and sub.default_payment_method and not any(c.is_default for c in cards):
         # Checkout saves the first card on the subscription, not as the customer's default.
         cards = tuple(replace(c, is_default=c.id == sub.default_payment_method) for c in cards)
-    invoices = tuple(sorted((load(Invoice, body) for body in repo.objects("invoice", customer_id)),
-                            key=lambda i: i.created, reverse=True)) if customer_id else ()
+    stored_invoices = [load(Invoice, body) for body in repo.objects("invoice", customer_id)] \
+        if customer_id else []
+    # Newest first; invoices of the same second by their number (a customer's count up).
+    invoices = tuple(sorted(stored_invoices, key=lambda i: (i.created, i.number or ""),
+                            reverse=True))
     if sub is not None and sub.current_period_start and sub.current_period_end:
         start, end = period_containing(sub.current_period_start, sub.current_period_end, now)
     else:

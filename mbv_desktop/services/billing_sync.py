@@ -100,11 +100,21 @@ class BillingSync:
         kind = str(obj.get("object") or "")
         body: dict[str, Any] | None = None
         sub: Subscription | None = None
+        version = event.created
         if kind == "subscription":
+            # Events of the same second arrive in any order: read the subscription as it is
+            # now, and fall back to the event's copy (ordered by its time) when Stripe can't
+            # be asked.
             sub = subscription_from(obj)
+            try:
+                sub = await (await self._service.client()).get_subscription(sub.id)
+                version = max(version, int(self._service._clock()))
+            except (ProviderUnavailable, RateLimited):
+                pass
             body = dump(sub)
         elif kind == "invoice":
             body = dump(invoice_from(obj))
+            self._dirty = True  # invoice states of one second: read the list back too
         now = self._now()
         confirm = await self._confirmation(sub) if sub and sub.status in ("active",
                                                                           "trialing") else None
@@ -114,7 +124,7 @@ class BillingSync:
             if not repo.mark_applied(event.id, event.type, event.created, source, now):
                 return False, False
             if body is not None:
-                repo.put_object(kind, str(obj["id"]), customer, body, event.created, now)
+                repo.put_object(kind, str(obj["id"]), customer, body, version, now)
             elif event.type == "payment_method.detached":
                 repo.delete_object(str(obj["id"]))
             first = confirm is not None and self._confirm_in(c, confirm, now)

@@ -93,16 +93,23 @@ async def pay_sandbox_checkout(checkout_url: str, *, card: str = SANDBOX_TEST_CA
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
         page = await http.get(checkout_url)
         match = _PAY_FORM.search(page.text)
-        if page.status_code != 200 or match is None:
-            state = _PAGE_STATE.search(page.text)
+        state = _PAGE_STATE.search(page.text)
+        waiting_for_bank = state is not None and state.group("state") == "requires_action"
+        if page.status_code != 200 or (match is None and not waiting_for_bank):
             raise InvalidInput("The sandbox's Checkout page cannot be paid (it is "
                                f"{state.group('state') if state else 'missing'}).")
-        action = urllib.parse.urljoin(checkout_url, html.unescape(match.group("action")))
-        _check_loopback(action)
-        form = {"card": card, "exp": "12 / 34", "cvc": "123", "name": "Sandbox Creator"}
-        if 'name="email"' in page.text:
-            form["email"] = "creator@sandbox.example"
-        answer = await http.post(action, data=form)
+        if waiting_for_bank:  # a card needing 3-D Secure was entered earlier
+            answer = page
+            action = urllib.parse.urlsplit(checkout_url).path
+        else:
+            assert match is not None
+            action = urllib.parse.urljoin(checkout_url, html.unescape(match.group("action")))
+            _check_loopback(action)
+            form = {"card": card, "exp": "12 / 34", "cvc": "123", "name": "Sandbox Creator"}
+            if 'name="email"' in page.text:
+                form["email"] = "creator@sandbox.example"
+            answer = await http.post(action, data=form)
+        action = urllib.parse.urljoin(checkout_url, action)
         state = _PAGE_STATE.search(answer.text)
         if answer.status_code == 200 and state and state.group("state") == "requires_action":
             if three_d_secure is None:
