@@ -211,16 +211,17 @@ class BillingService:
         app_user, email, name = await self._identity()
         async with self._customer_lock:
             now = self._now()
-            row = await self._repo(lambda r: r.reserve_customer(app_user, email, name, now))
+            row, new = await self._repo(
+                lambda r: r.reserve_customer(app_user, email, name, now))
             if row.customer_id:
                 return row.customer_id
             client = await self.client()
             key = row.create_key
-            if now - row.created_at > KEY_LIFETIME or row.created_at >= now - timedelta(
-                    seconds=5):
+            if new or now - row.created_at > KEY_LIFETIME:
                 # A new intent (or one whose key Stripe may have forgotten): look first, so
                 # a customer another profile made, or a create that reached Stripe a day ago,
-                # is found rather than made again.
+                # is found rather than made again. A younger unfinished intent is replayed
+                # with its own key instead: Stripe answers with the customer it made.
                 found = await client.find_customer(app_user)
                 if found is not None:
                     await self._keep_customer(app_user, found.id, email)
@@ -502,9 +503,6 @@ class BillingService:
             session = await client.retrieve_checkout_session(session_id)
             if session.status == "open":
                 await self._expire(session_id)
-            elif session.status == "complete" and session.mode == "subscription":
-                raise InvalidInput("An earlier Checkout page was paid; your plan is being set "
-                                   "up. Refresh Billing in a moment instead of paying again.")
 
     async def _expire(self, session_id: str) -> None:
         await self._intent("expire_checkout", {"session": session_id},

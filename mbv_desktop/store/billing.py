@@ -83,16 +83,17 @@ class BillingRepository:
         return CustomerRow(row[0], row[1], row[2], row[3], row[4], parse_time(row[5]))
 
     def reserve_customer(self, app_user_id: str, email: str, name: str,
-                         at: datetime) -> CustomerRow:
-        """The customer row, written with a fresh create key if there was none."""
+                         at: datetime) -> tuple[CustomerRow, bool]:
+        """The customer row, written with a fresh create key if there was none; and whether
+        it was written just now."""
         now = format_time(at)
-        self._conn.execute(
+        cur = self._conn.execute(
             "INSERT OR IGNORE INTO billing_customers (app_user_id, email, name, create_key,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             (app_user_id, email, name, new_key("customer"), now, now))
         row = self.customer(app_user_id)
         assert row is not None
-        return row
+        return row, cur.rowcount > 0
 
     def renew_create_key(self, app_user_id: str, at: datetime) -> str:
         key = new_key("customer")

@@ -21,7 +21,7 @@ SANDBOX_KEY = "sk_test_sandbox_" + "billing-tests"
 def fast_policy() -> ProviderClient:
     """Stripe's policy with short waits, so faults cost milliseconds, not seconds."""
     return ProviderClient(dataclasses.replace(stripe_policy(), base_delay=0.01, max_delay=0.05,
-                                              breaker_cooldown=0.2, deadline=10.0))
+                                              breaker_cooldown=0.05, deadline=10.0))
 
 
 async def sign_in(services: Services) -> None:
