@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     a_export.add_argument("--format", choices=["csv", "json"], required=True)
     a_export.add_argument("--output", "-o", type=Path, metavar="FILE",
                           help="write here instead of standard output")
+    from mbv_desktop.cli_billing import add_billing_parser
+
+    add_billing_parser(sub)
     timer = sub.add_parser("timer", help="a per-user OS timer that runs publish-due every 5 "
                            "minutes, so posts go out while the app is closed")
     t_sub = timer.add_subparsers(dest="timer_command", metavar="install|remove|status",
@@ -936,6 +939,10 @@ def _dispatch(cli: Cli) -> Callable[[], Coroutine[Any, Any, int]]:
     if a.command == "analytics":
         return (cli.analytics_refresh if a.analytics_command == "refresh"
                 else cli.analytics_export)
+    if a.command == "billing":
+        from mbv_desktop.cli_billing import billing_command
+
+        return billing_command(cli)
     if a.command == "login":
         return cli.login
     if a.command == "logout":

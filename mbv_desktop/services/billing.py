@@ -105,6 +105,10 @@ class CheckoutResult:
     payment_method: str | None = None
 
 
+class CheckoutStillOpen(InvalidInput):
+    """Waiting for a Checkout page ended before it was paid; it may still be paid later."""
+
+
 class CrashHook:
     """Test seam: raises where a process could die (after Stripe answered, before the local
     write). Production code never sets it."""
@@ -365,7 +369,10 @@ class BillingService:
             await self._refresh()
         except (ProviderUnavailable, RateLimited) as exc:
             now = self._now()
-            sentence = f"Stripe could not be reached ({exc}); showing what was known before."
+            why = ("Stripe asked the app to slow down" if isinstance(exc, RateLimited) else
+                   "Stripe could not be reached" + (f" (HTTP {exc.status})" if exc.status
+                                                    else ""))
+            sentence = f"{why}; showing what was known at the last check."
             await self._repo(lambda r: r.put_state(REACH, {"ok": False, "error": sentence},
                                                    now))
             self.events.publish(BillingChanged("stale"))
@@ -446,7 +453,7 @@ class BillingService:
         plan = await self.plan(plan_name)
         if plan.amount == 0:
             raise InvalidInput(f"{plan.name} needs no payment: without a paid plan you are on "
-                               f"{plan.name}. To go back to it, cancel your plan.")
+                               f"{plan.name}, and cancelling a paid plan takes you back to it.")
         async with self._checkout_lock:
             customer = await self.ensure_customer()
             live = await self._live_subscription(customer)
@@ -521,8 +528,8 @@ class BillingService:
             if session.status == "expired":
                 return CheckoutResult("expired")
             if time.monotonic() >= deadline:
-                raise InvalidInput("The Checkout page is still open; finish it in the browser, "
-                                   "then refresh Billing.")
+                raise CheckoutStillOpen("The Checkout page is still open; finish it in the "
+                                        "browser, then refresh Billing.")
             await asyncio.sleep(interval)
 
     async def _checkout_done(self, session: CheckoutSession) -> CheckoutResult:

@@ -85,18 +85,12 @@ class BillingStatus:
         return self.catalog.plans if self.catalog else ()
 
     def to_json(self) -> dict[str, Any]:
-        sub = self.subscription
         return {
             "configured": self.configured,
             "signed_in_as": self.app_user,
             "customer_id": self.customer_id,
             "plan": plan_json(self.plan) if self.plan else None,
-            "subscription": None if sub is None else {
-                "id": sub.id, "status": sub.status,
-                "cancel_at_period_end": sub.cancel_at_period_end,
-                "current_period_start": sub.current_period_start,
-                "current_period_end": sub.current_period_end,
-                "default_payment_method": sub.default_payment_method},
+            "subscription": subscription_json(self.subscription),
             "payment_methods": [{"id": m.id, "brand": m.brand, "last4": m.last4,
                                  "exp_month": m.exp_month, "exp_year": m.exp_year,
                                  "default": m.is_default} for m in self.payment_methods],
@@ -116,6 +110,16 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                        "connected_accounts": plan.limits.connected_accounts,
                        "storage_gb": plan.limits.storage_gb},
             "features": list(plan.features)}
+
+
+def subscription_json(sub: Subscription | None) -> dict[str, Any] | None:
+    """The subscription as ``billing … --json`` shows it."""
+    if sub is None:
+        return None
+    return {"id": sub.id, "status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end,
+            "current_period_start": sub.current_period_start,
+            "current_period_end": sub.current_period_end,
+            "default_payment_method": sub.default_payment_method}
 
 
 def invoice_json(invoice: Invoice) -> dict[str, Any]:
