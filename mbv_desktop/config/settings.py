@@ -224,7 +224,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         int,
         0,
         "Port on 127.0.0.1 for Checkout's return page and forwarded Stripe webhooks ('stripe "
-        "listen --forward-to 127.0.0.1:PORT/stripe/webhook'); 0: the system picks one.",
+        "listen --forward-to 127.0.0.1:PORT/stripe/webhook'), listening while the app is "
+        "open; 0: a port the system picks, only while a Checkout page is open.",
         minimum=0,
     ),
     SettingSpec(

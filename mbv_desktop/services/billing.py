@@ -681,8 +681,11 @@ class BillingService:
         return self._receiver
 
     def start(self) -> None:
-        """Keeps up with Stripe in the background (events, usage, pending writes)."""
+        """Keeps up with Stripe in the background (events, usage, pending writes), and listens
+        for forwarded webhooks when ``stripe.webhook_port`` names a port."""
         self.sync.start()
+        if self._settings.get_int("stripe.webhook_port"):
+            self.sync.listen()
 
     async def aclose(self) -> None:
         if self._sync is not None:

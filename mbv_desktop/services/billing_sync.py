@@ -73,6 +73,7 @@ class BillingSync:
         self._worker = worker
         self._settings = settings
         self._task: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._dirty = False
         self._poll_lock = asyncio.Lock()
@@ -297,6 +298,20 @@ class BillingSync:
             self._task = asyncio.get_running_loop().create_task(self._run(),
                                                                 name="billing-sync")
 
+    def listen(self) -> None:
+        """Starts the local receiver in the background (its failure, a taken port, is logged:
+        polling still keeps billing up to date)."""
+
+        async def start() -> None:
+            try:
+                receiver = await self._service.receiver()
+                log.info("billing: forwarded webhooks are taken at %s", receiver.webhook_url)
+            except MbvError as exc:
+                log.warning("billing: no webhook receiver: %s", exc)
+
+        self._listening = asyncio.get_running_loop().create_task(start(),
+                                                                 name="billing-receiver")
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -330,5 +345,6 @@ class BillingSync:
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
 
     async def aclose(self) -> None:
+        await stop_task(self._listening)
         await stop_task(self._task)
         self._task = None

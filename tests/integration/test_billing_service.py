@@ -438,3 +438,37 @@ def test_plan_limits_hold_generation_accounts_and_storage(sandbox: SandboxHost,
 
     asyncio.run(scenario())
     services.close()
+
+
+def test_forwarded_webhooks_arrive_on_the_configured_port_while_the_app_runs(
+        sandbox: SandboxHost, data_dir: Path) -> None:
+    from mbv_desktop.sandbox.s3 import free_loopback_port
+
+    secret = "whsec_" + "forwarded"
+    port = free_loopback_port()
+    services = open_profile(sandbox, data_dir, **{"stripe.webhook_secret": secret,
+                                                  "stripe.webhook_port": port,
+                                                  "stripe.poll_interval_s": 600.0})
+    stripe = sandbox.urls()["stripe"]
+
+    async def scenario() -> None:
+        try:
+            await sign_in(services)
+            services.billing.start()  # what the window does after its first paint
+            async with httpx.AsyncClient(timeout=10) as http:
+                for _ in range(100):
+                    if services.billing._receiver is not None:
+                        break
+                    await asyncio.sleep(0.05)
+                added = await http.post(f"{stripe}/_webhooks", json={
+                    "url": f"http://127.0.0.1:{port}/stripe/webhook", "secret": secret})
+                assert added.status_code == 201
+                await subscribe(services, "creator")
+                await settled_deliveries(http, stripe)
+        finally:
+            await services.aclose()
+
+    asyncio.run(scenario())
+    services.close()
+    forwarded = rows(services, "SELECT type FROM stripe_events_applied WHERE source = 'webhook'")
+    assert ("customer.subscription.created",) in forwarded
