@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mbv_desktop.config.secrets import SecretStore, setting_secret_key
+from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
-from mbv_desktop.core.errors import MbvError
 from mbv_desktop.core.generation import DEFAULT_MODELS, Provider
+from mbv_desktop.services.settings_view import secret_setting
 
 
 @dataclass(frozen=True)
@@ -32,21 +32,11 @@ class AiProviderConfig:
         return self.base_url.rstrip("/")
 
 
-async def _secret(settings: Settings, secrets: SecretStore, key: str) -> str:
-    value = str(settings.get(key) or "")
-    if value:
-        return value
-    try:
-        return await secrets.get(setting_secret_key(key)) or ""
-    except MbvError:
-        return ""
-
-
 async def load_ai_configs(
     settings: Settings, secrets: SecretStore
 ) -> dict[Provider, AiProviderConfig]:
-    openai_key = await _secret(settings, secrets, "openai.api_key")
-    cf_token = await _secret(settings, secrets, "workers_ai.api_token")
+    openai_key = await secret_setting(settings, secrets, "openai.api_key")
+    cf_token = await secret_setting(settings, secrets, "workers_ai.api_token")
     account = str(settings.get("workers_ai.account_id") or "")
     local_url = str(settings.get("local_ai.base_url") or "")
     return {

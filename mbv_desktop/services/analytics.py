@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mbv_desktop.config.secrets import SecretStore, setting_secret_key
+from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
 from mbv_desktop.core.errors import (
     InvalidInput,
@@ -54,6 +54,7 @@ from mbv_desktop.core.errors import (
 from mbv_desktop.integrations.analytics.ga4 import MAX_EVENTS, check_event
 from mbv_desktop.services.background import stop_task
 from mbv_desktop.services.events import EventHub
+from mbv_desktop.services.settings_view import secret_setting
 from mbv_desktop.store.ga4_events import Ga4EventRecord, Ga4EventRepository
 from mbv_desktop.store.worker import StoreWorker
 
@@ -441,13 +442,7 @@ class AnalyticsService:
                      "dropped, not sent again", crashed)
 
     async def _secret(self) -> str:
-        value = self._settings.get_str("ga4.api_secret")
-        if value:
-            return value
-        try:
-            return await self._secrets.get(setting_secret_key("ga4.api_secret")) or ""
-        except MbvError:
-            return ""
+        return await secret_setting(self._settings, self._secrets, "ga4.api_secret")
 
     async def _ga4(self) -> Ga4Client:
         from mbv_desktop.integrations.analytics.ga4 import Ga4Client

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mbv_desktop.config.secrets import SecretStore, setting_secret_key
+from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
 from mbv_desktop.core.errors import (
     InvalidInput,
@@ -51,6 +51,7 @@ from mbv_desktop.services.billing_status import (
     read_status,
 )
 from mbv_desktop.services.events import EventHub
+from mbv_desktop.services.settings_view import secret_setting
 from mbv_desktop.store.billing import BillingRepository, OpRow
 from mbv_desktop.store.worker import StoreWorker
 
@@ -147,14 +148,7 @@ class BillingService:
     # --- configuration ------------------------------------------------------------------------
 
     async def _secret(self, key: str) -> str:
-        value = self._settings.get_str(key)
-        if value:
-            return value
-        try:
-            return await self._secrets.get(setting_secret_key(key)) or ""
-        except MbvError as exc:
-            log.info("billing: %s could not be read: %s", key, type(exc).__name__)
-            return ""
+        return await secret_setting(self._settings, self._secrets, key)
 
     async def configured(self) -> bool:
         return bool(self._settings.get_str("stripe.api_base").strip()

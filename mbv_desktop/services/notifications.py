@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mbv_desktop.config.secrets import SecretStore, setting_secret_key
+from mbv_desktop.config.secrets import SecretStore
 from mbv_desktop.config.settings import Settings
 from mbv_desktop.core.errors import (
     AuthExpired,
@@ -57,6 +57,7 @@ from mbv_desktop.core.errors import (
 )
 from mbv_desktop.services.background import stop_task
 from mbv_desktop.services.events import EventHub
+from mbv_desktop.services.settings_view import secret_setting
 from mbv_desktop.store.accounts import AccountRepository
 from mbv_desktop.store.notifications import NotificationRecord, NotificationRepository
 from mbv_desktop.store.worker import StoreWorker
@@ -323,13 +324,7 @@ class NotificationService:
         return wanted
 
     async def _secret(self, key: str) -> str:
-        value = self._settings.get_str(key)
-        if value:
-            return value
-        try:
-            return await self._secrets.get(setting_secret_key(key)) or ""
-        except MbvError:
-            return ""
+        return await secret_setting(self._settings, self._secrets, key)
 
     async def _resend_client(self) -> ResendClient:
         from mbv_desktop.integrations.communication import RESEND_POLICY, ResendClient

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mbv_desktop.config.secrets import SecretStore, setting_secret_key
 from mbv_desktop.config.settings import EffectiveSetting, Settings, spec_for
-from mbv_desktop.core.errors import InvalidInput, KeyringUnavailable
+from mbv_desktop.core.errors import InvalidInput, KeyringUnavailable, MbvError
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,18 @@ async def effective_settings(settings: Settings, secrets: SecretStore) -> list[S
         rows.append(SettingRow(item.spec.key, item.spec.env, item.display_value(), item.source,
                                item.spec.secret))
     return rows
+
+
+async def secret_setting(settings: Settings, secrets: SecretStore, key: str) -> str:
+    """A secret setting's value: from the command line, environment or settings file when set
+    there, else from the OS keyring; "" when it is nowhere or the keyring cannot be read."""
+    value = settings.get_str(key)
+    if value:
+        return value
+    try:
+        return await secrets.get(setting_secret_key(key)) or ""
+    except MbvError:
+        return ""
 
 
 async def store_secret_setting(secrets: SecretStore, key: str, value: str) -> None:
