@@ -117,6 +117,7 @@ def run_window(options: WindowOptions, services_factory: object) -> int:
         services.publishing.start()  # due posts go out while the app runs
         services.metrics_collection.start()  # and published posts' figures come in
         services.analytics.start()  # usage events that waited (opted-in creators only)
+        services.billing.start()  # Stripe's events, metered usage and writes left pending
         services.publishing.outcomes.subscribe(
             lambda _o: services.metrics_collection.wake())
         health = services.health_history  # integration health: every 5 s, kept every minute

@@ -15,12 +15,13 @@ import asyncio
 import sys
 import urllib.parse
 from collections.abc import Callable, Coroutine
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mbv_desktop.cli import EXIT_FAILURE, EXIT_USAGE, _print_json
 from mbv_desktop.core.errors import InvalidInput, MbvError
+from mbv_desktop.core.money import day as calendar_day
+from mbv_desktop.core.money import money
 
 if TYPE_CHECKING:
     from mbv_desktop.cli import Cli
@@ -99,29 +100,11 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
     return invoice_json(invoice)
 
 
-def plan_key(plan: Plan) -> str:
-    from mbv_desktop.services.billing_status import plan_key
-
-    return plan_key(plan)
-
-
 # --- formatting ---------------------------------------------------------------------------------
 
-def money(amount: int, currency: str = "usd") -> str:
-    """Minor units as a person writes them: ``$12.00``, ``-$3.50``, ``12.00 EUR``."""
-    sign = "-" if amount < 0 else ""
-    value = f"{abs(amount) / 100:,.2f}"
-    if currency.lower() == "usd":
-        return f"{sign}${value}"
-    return f"{sign}{value} {currency.upper()}"
-
-
 def day(timestamp: int | None) -> str:
-    """A Stripe time as this computer's calendar day (``26 Dec 2026``)."""
-    if not timestamp:
-        return "—"
-    moment = datetime.fromtimestamp(timestamp)
-    return f"{moment.day} {moment:%b %Y}"
+    """A Stripe time as this computer's calendar day (``26 Dec 2026``), or a dash."""
+    return calendar_day(timestamp) or "—"
 
 
 def _amount(value: float | None) -> str:
@@ -285,7 +268,7 @@ async def plans(cli: Cli) -> int:
         ("Connected accounts", [_amount(p.limits.connected_accounts) for p in state.plans]),
         ("Storage", [f"{_amount(p.limits.storage_gb)} GB" if p.limits.storage_gb is not None
                      else "unlimited" for p in state.plans]),
-        ("Choose with", [plan_key(p) if p.amount else "-" for p in state.plans]),
+        ("Choose with", [p.key if p.amount else "-" for p in state.plans]),
     ]
     label = max(len(name) for name, _ in rows)
     widths = [max(len(heads[i]), *(len(cells[i]) for _, cells in rows))
@@ -328,7 +311,7 @@ async def _checkout(cli: Cli, billing: BillingService, plan: Plan) -> int:
     from mbv_desktop.services.billing import CheckoutStillOpen
 
     a = cli.args
-    start = await billing.start_checkout(plan_key(plan))
+    start = await billing.start_checkout(plan.key)
     if a.yes:
         from mbv_desktop.services.sandbox_consent import SANDBOX_TEST_CARD, pay_sandbox_checkout
 
@@ -368,7 +351,7 @@ async def _checkout(cli: Cli, billing: BillingService, plan: Plan) -> int:
 async def _change(cli: Cli, billing: BillingService, plan: Plan) -> int:
     a = cli.args
     before = await billing.cached_status()
-    preview = await billing.preview_change(plan_key(plan))
+    preview = await billing.preview_change(plan.key)
     if not (a.json and a.yes):  # with --json the preview is in the JSON; this is for a person
         _print_preview(preview, before, plan, sys.stderr if a.json else sys.stdout)
 

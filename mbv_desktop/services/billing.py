@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -46,7 +46,6 @@ from mbv_desktop.services.billing_status import (
     REACH,
     BillingStatus,
     current_subscription,
-    plan_key,
     plan_record,
     read_status,
 )
@@ -350,10 +349,10 @@ class BillingService:
         wanted = name.strip().lower()
         catalog = await self.catalog()
         for plan in catalog.plans:
-            if wanted in (plan_key(plan), plan.name.lower(), (plan.lookup_key or "").lower(),
+            if wanted in (plan.key, plan.name.lower(), (plan.lookup_key or "").lower(),
                           plan.price_id.lower()):
                 return plan
-        names = ", ".join(plan_key(p) for p in catalog.plans)
+        names = ", ".join(p.key for p in catalog.plans)
         raise InvalidInput(f"There is no plan '{name}'; choose one of {names}.")
 
     async def refresh(self) -> BillingStatus:
@@ -398,16 +397,19 @@ class BillingService:
         await self._repo(lambda r: r.put_state(REACH, {"ok": True, "error": None}, now))
 
     async def _store_fetched(self, customer: str, subs: list[Subscription],
-                             cards: list[PaymentMethod], invoices: list[Any]) -> None:
+                             cards: list[PaymentMethod] | None = None,
+                             invoices: Sequence[Any] = ()) -> None:
+        """Stores what Stripe listed; ``cards`` None: the cards were not listed (keep them)."""
         now = self._now()
         version = int(self._clock())
 
         def store(r: BillingRepository) -> None:
             for sub in subs:
                 r.put_object("subscription", sub.id, customer, dump(sub), version, now)
-            for card in cards:
-                r.put_object("payment_method", card.id, customer, dump(card), version, now)
-            r.forget_missing("payment_method", customer, {c.id for c in cards})
+            if cards is not None:
+                for card in cards:
+                    r.put_object("payment_method", card.id, customer, dump(card), version, now)
+                r.forget_missing("payment_method", customer, {c.id for c in cards})
             for invoice in invoices:
                 r.put_object("invoice", invoice.id, customer, dump(invoice), version, now)
 
@@ -432,7 +434,7 @@ class BillingService:
 
     async def _live_subscription(self, customer: str) -> Subscription | None:
         subs = await (await self.client()).list_subscriptions(customer)
-        await self._store_fetched(customer, subs, [], [])
+        await self._store_fetched(customer, subs)
         return current_subscription(subs)
 
     # --- subscribing --------------------------------------------------------------------------
@@ -453,7 +455,7 @@ class BillingService:
             live = await self._live_subscription(customer)
             if live is not None:
                 raise InvalidInput("You already have a plan; change it instead (mbv-desktop "
-                                   f"billing subscribe {plan_key(plan)} previews the change).")
+                                   f"billing subscribe {plan.key} previews the change).")
             await self._expire_open_checkouts()
             catalog = await self.catalog()
             success, cancel = await self._return_urls()

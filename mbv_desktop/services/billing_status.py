@@ -104,7 +104,7 @@ class BillingStatus:
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    return {"name": plan.name, "key": plan_key(plan), "price_id": plan.price_id,
+    return {"name": plan.name, "key": plan.key, "price_id": plan.price_id,
             "amount": plan.amount, "currency": plan.currency, "interval": plan.interval,
             "limits": {"ai_generations": plan.limits.ai_generations,
                        "connected_accounts": plan.limits.connected_accounts,
@@ -128,12 +128,6 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
             "amount_paid": invoice.amount_paid, "currency": invoice.currency,
             "created": invoice.created, "hosted_invoice_url": invoice.hosted_invoice_url,
             "invoice_pdf": invoice.invoice_pdf}
-
-
-def plan_key(plan: Plan) -> str:
-    """The short name a creator types (``free``, ``creator``, ``pro``)."""
-    return (plan.metadata.get("plan") or (plan.lookup_key or "").removeprefix("plan_")
-            or plan.name).lower()
 
 
 def free_plan(catalog: PlanCatalog | None) -> Plan | None:

@@ -30,7 +30,7 @@ from mbv_desktop.config.settings import Settings
 from mbv_desktop.core.errors import MbvError, NotFound, ProviderUnavailable, RateLimited
 from mbv_desktop.integrations.payments.codec import dump
 from mbv_desktop.services.background import stop_task
-from mbv_desktop.services.billing_status import CUSTOMER, LIVE_STATUSES, USAGE, plan_key
+from mbv_desktop.services.billing_status import CUSTOMER, LIVE_STATUSES, USAGE
 from mbv_desktop.store.billing import BillingRepository
 from mbv_desktop.store.notifications import NotificationRepository
 from mbv_desktop.store.worker import StoreWorker
@@ -185,7 +185,7 @@ class BillingSync:
         email = customer_row[0].get("email") if customer_row else ""
         return {"subscription": sub.id, "email": email or "",
                 "plan": plan.name if plan else "your plan",
-                "plan_key": plan_key(plan) if plan else "paid",
+                "plan_key": plan.key if plan else "paid",
                 "amount": plan.amount if plan else 0,
                 "currency": (plan.currency if plan else "usd").upper(),
                 "period_end": sub.current_period_end}

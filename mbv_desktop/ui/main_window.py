@@ -32,6 +32,7 @@ from mbv_desktop.services.container import Services
 from mbv_desktop.services.sandbox_control import FAULT_PRESETS, FaultPreset, SandboxControl
 from mbv_desktop.ui.panels.accounts_panel import AccountsPanel
 from mbv_desktop.ui.panels.analytics.panel import AnalyticsPanel
+from mbv_desktop.ui.panels.billing.panel import BillingPanel
 from mbv_desktop.ui.panels.create_panel import CreatePanel
 from mbv_desktop.ui.panels.library_panel import LibraryPanel
 from mbv_desktop.ui.panels.schedule_panel import SchedulePanel
@@ -43,6 +44,7 @@ from mbv_desktop.ui.widgets.status_bar import AppStatusBar
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from mbv_desktop.core.errors import PlanLimitReached
     from mbv_desktop.services.publish_timer import PublishTimer
     from mbv_desktop.services.sync import SyncState
     from mbv_desktop.ui.dialogs.publish_timer_dialog import PublishTimerDialog
@@ -68,6 +70,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("schedule", "Schedule", "schedule", SchedulePanel),
     PanelSpec("accounts", "Accounts", "accounts", AccountsPanel),
     PanelSpec("analytics", "Analytics", "analytics", AnalyticsPanel),
+    PanelSpec("billing", "Billing", "billing", BillingPanel),
 )
 PANEL_NAMES = tuple(p.name for p in PANELS)
 
@@ -110,6 +113,10 @@ class MainWindow(QMainWindow):
         schedule = self.panels["schedule"]
         assert isinstance(schedule, SchedulePanel)
         schedule.schedule_requested.connect(self.schedule_open_draft)
+        billing = self.panels["billing"]
+        assert isinstance(billing, BillingPanel)
+        billing.open_panel_requested.connect(self.show_panel)
+        self.tasks.upgrade = self.open_upgrade  # "Upgrade…" when a plan limit is reached
 
         central = QWidget(self)
         layout = QHBoxLayout(central)
@@ -208,6 +215,13 @@ class MainWindow(QMainWindow):
     def _attach_from_library(self, asset_ids: list[int]) -> None:
         self.create_panel.attach_assets(asset_ids)
         self.show_panel("create")
+
+    def open_upgrade(self, error: PlanLimitReached) -> None:
+        """The Billing panel, with the plan that allows more marked."""
+        billing = self.panels["billing"]
+        assert isinstance(billing, BillingPanel)
+        self.show_panel("billing")
+        billing.suggest_plan(error.upgrade_to)
 
     @property
     def create_panel(self) -> CreatePanel:

@@ -9,6 +9,7 @@ search-as-you-type (starting a task with a key cancels the previous task with th
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Coroutine
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from mbv_desktop.core.errors import MbvError
+from mbv_desktop.core.errors import MbvError, PlanLimitReached
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class TaskRunner(QObject):
         self._latest: dict[str, int] = {}
         self._ids = itertools.count(1)
         self.last_error: str | None = None
+        #: What "Upgrade…" does when a plan limit stopped something (the window opens Billing).
+        self.upgrade: Callable[[PlanLimitReached], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -73,7 +76,7 @@ class TaskRunner(QObject):
         """Starts ``coro`` on the running loop.
 
         ``on_error`` may handle a failure itself by returning True; otherwise the error dialog
-        shows it. Cancellation is never an error.
+        shows it (a plan limit always, with its "Upgrade…"). Cancellation is never an error.
         """
         if latest_wins is not None and (old := self._latest.get(latest_wins)) is not None:
             self.cancel(old)
@@ -146,9 +149,14 @@ class TaskRunner(QObject):
                 except Exception as e:  # a bug in a callback must still be seen
                     self.report(e, info.label if info else "")
             return
-        if on_error is not None and on_error(error):
-            return
+        handled = on_error is not None and on_error(error)
+        if handled and not self._offers_upgrade(error):
+            return  # a plan limit is still shown: its way forward is in the dialog
         self.report(error, info.label if info else "")
+
+    def _offers_upgrade(self, error: BaseException) -> bool:
+        return isinstance(error, PlanLimitReached) and error.upgrade_to is not None \
+            and self.upgrade is not None
 
     def report(self, error: BaseException, label: str = "") -> None:
         """The one error dialog: a plain sentence for our errors, details for surprises."""
@@ -164,4 +172,9 @@ class TaskRunner(QObject):
             box = QMessageBox(QMessageBox.Icon.Warning, "Must Be Viral", message,
                               QMessageBox.StandardButton.Ok, self._dialog_parent)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            if self._offers_upgrade(error):
+                assert isinstance(error, PlanLimitReached) and self.upgrade is not None
+                upgrade = box.addButton("Upgrade\u2026", QMessageBox.ButtonRole.AcceptRole)
+                upgrade.clicked.connect(functools.partial(self.upgrade, error))
+                box.setDefaultButton(upgrade)
             box.open()

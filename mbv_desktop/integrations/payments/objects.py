@@ -74,6 +74,13 @@ class Plan:
     features: tuple[str, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def key(self) -> str:
+        """The short name a creator types and the app shows (``free``, ``creator``, ``pro``):
+        the product's ``plan`` metadata, else the price's lookup key without ``plan_``."""
+        return (self.metadata.get("plan") or (self.lookup_key or "").removeprefix("plan_")
+                or self.name).lower()
+
 
 @dataclass(frozen=True)
 class MeteredPrice:

@@ -72,12 +72,14 @@ class StripeBillingClient(StripeTransport):
         """Active products with their active recurring prices: the plans (limits from product
         metadata ``ai_generations``, ``connected_accounts``, ``storage_gb``) in the products'
         ``tier`` order (else cheapest first), and the metered prices."""
-        products, prices = await asyncio.gather(
-            self._list_all("product", "GET /v1/products",
-                           lambda v1, q: v1.products.list_async(params=q), {"active": True}),
-            self._list_all("price", "GET /v1/prices",
-                           lambda v1, q: v1.prices.list_async(params=q),
-                           {"active": True, "type": "recurring"}))
+        # One after the other: after an outage the circuit breaker lets a single probe
+        # through, and a second request beside it would fail the refresh that follows.
+        products = await self._list_all("product", "GET /v1/products",
+                                        lambda v1, q: v1.products.list_async(params=q),
+                                        {"active": True})
+        prices = await self._list_all("price", "GET /v1/prices",
+                                      lambda v1, q: v1.prices.list_async(params=q),
+                                      {"active": True, "type": "recurring"})
         return catalog_from(products, prices)
 
     async def list_meters(self) -> list[Meter]:
