@@ -427,6 +427,9 @@ class MainWindow(QMainWindow):
         await self.create_panel.shut_down()
         await self.tasks.wait_idle()
         await self.services.aclose()
+        # A service's last change event (a final collection pass, say) may have started a
+        # panel's re-read meanwhile: let it end while the loop still runs.
+        await self.tasks.wait_idle()
         self._finish_close()
 
     def _close_despite_error(self, error: BaseException) -> bool:
