@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from mbv_desktop.core.errors import InvalidInput
 from mbv_desktop.integrations.http import ProviderPolicy
@@ -72,9 +72,9 @@ def plain(result: Any) -> Json:
     return dict(result) if isinstance(result, Mapping) else {}
 
 
-def bind(page: Callable[[V1, dict[str, Any]], Awaitable[Any]], query: dict[str, Any]) -> Call:
-    """``page`` with this page's ``query`` fixed (each retry resends the same page)."""
-    return lambda v1: page(v1, query)
+def segment(value: str) -> str:
+    """An id as one URL path segment."""
+    return quote(value, safe="")
 
 
 def required(value: str, what: str) -> str:

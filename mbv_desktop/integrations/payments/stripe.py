@@ -27,6 +27,7 @@ from .config import (
     PRORATION_BEHAVIORS,
     required,
     search_quote,
+    segment,
     web_address,
 )
 from .events import (
@@ -74,18 +75,16 @@ class StripeBillingClient(StripeTransport):
         ``tier`` order (else cheapest first), and the metered prices."""
         # One after the other: after an outage the circuit breaker lets a single probe
         # through, and a second request beside it would fail the refresh that follows.
-        products = await self._list_all("product", "GET /v1/products",
-                                        lambda v1, q: v1.products.list_async(params=q),
+        products = await self._list_all("product", "GET /v1/products", "/v1/products",
                                         {"active": True})
-        prices = await self._list_all("price", "GET /v1/prices",
-                                      lambda v1, q: v1.prices.list_async(params=q),
+        prices = await self._list_all("price", "GET /v1/prices", "/v1/prices",
                                       {"active": True, "type": "recurring"})
         return catalog_from(products, prices)
 
     async def list_meters(self) -> list[Meter]:
         """The billing meters (usage is recorded by ``event_name``, summed by meter id)."""
-        items = await self._list_all("meter", "GET /v1/billing/meters",
-                                     lambda v1, q: v1.billing.meters.list_async(params=q), {})
+        items = await self._list_all("meter", "GET /v1/billing/meters", "/v1/billing/meters",
+                                     {})
         return [meter_from(item) for item in items]
 
     async def find_customer(self, app_user_id: str) -> Customer | None:
@@ -94,9 +93,8 @@ class StripeBillingClient(StripeTransport):
         within about a minute: right after creating one, rely on the idempotency key."""
         user = required(app_user_id, "app user id")
         query = f"metadata['{APP_USER_KEY}']:'{search_quote(user)}'"
-        body = await self._call("customer", "GET /v1/customers/search",
-                                lambda v1: v1.customers.search_async(
-                                    params={"query": query, "limit": 100}))
+        body = await self._get("customer", "GET /v1/customers/search", "/v1/customers/search",
+                               {"query": query, "limit": 100})
         found = [customer_from(item) for item in body.get("data") or ()
                  if isinstance(item, Mapping) and not item.get("deleted")]
         mine = [c for c in found if c.app_user_id == user]
@@ -154,8 +152,8 @@ class StripeBillingClient(StripeTransport):
 
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
         sid = required(session_id, "Checkout session id")
-        body = await self._call("checkout session", "GET /v1/checkout/sessions/{id}",
-                                lambda v1: v1.checkout.sessions.retrieve_async(sid))
+        body = await self._get("checkout session", "GET /v1/checkout/sessions/{id}",
+                               f"/v1/checkout/sessions/{segment(sid)}")
         return checkout_session_from(body)
 
     async def expire_checkout_session(self, session_id: str, key: str) -> CheckoutSession:
@@ -180,16 +178,16 @@ class StripeBillingClient(StripeTransport):
 
     async def get_subscription(self, subscription: str) -> Subscription:
         sid = required(subscription, "subscription id")
-        body = await self._call("subscription", "GET /v1/subscriptions/{id}",
-                                lambda v1: v1.subscriptions.retrieve_async(sid))
+        body = await self._get("subscription", "GET /v1/subscriptions/{id}",
+                               f"/v1/subscriptions/{segment(sid)}")
         return subscription_from(body)
 
     async def list_subscriptions(self, customer: str, *,
                                  status: str = "all") -> list[Subscription]:
         """The customer's subscriptions, newest first (``status="all"`` includes canceled)."""
         params = {"customer": required(customer, "customer"), "status": status}
-        items = await self._list_all("customer", "GET /v1/subscriptions",
-                                     lambda v1, q: v1.subscriptions.list_async(params=q), params)
+        items = await self._list_all("customer", "GET /v1/subscriptions", "/v1/subscriptions",
+                                     params)
         return [subscription_from(item) for item in items]
 
     async def preview_change(self, subscription: str, new_price: str, *,
@@ -270,10 +268,9 @@ class StripeBillingClient(StripeTransport):
         """The customer's cards, the default one marked."""
         cid = required(customer, "customer")
         owner, methods = await asyncio.gather(
-            self._call("customer", "GET /v1/customers/{id}",
-                       lambda v1: v1.customers.retrieve_async(cid)),
+            self._get("customer", "GET /v1/customers/{id}", f"/v1/customers/{segment(cid)}"),
             self._list_all("customer", "GET /v1/customers/{id}/payment_methods",
-                           lambda v1, q: v1.customers.payment_methods.list_async(cid, params=q),
+                           f"/v1/customers/{segment(cid)}/payment_methods",
                            {"type": "card"}))
         default = customer_from(owner).default_payment_method
         return [payment_method_from(item, default) for item in methods]
@@ -297,8 +294,7 @@ class StripeBillingClient(StripeTransport):
     async def list_invoices(self, customer: str, *, limit: int = 24) -> list[Invoice]:
         """The customer's latest invoices, newest first."""
         params = {"customer": required(customer, "customer"), "limit": max(1, min(limit, 100))}
-        body = await self._call("customer", "GET /v1/invoices",
-                                lambda v1: v1.invoices.list_async(params=params))
+        body = await self._get("customer", "GET /v1/invoices", "/v1/invoices", params)
         return [invoice_from(item) for item in body.get("data") or ()
                 if isinstance(item, Mapping)]
 
@@ -336,7 +332,7 @@ class StripeBillingClient(StripeTransport):
         params = {"customer": cid, "start_time": first, "end_time": last}
         items = await self._list_all(
             "meter", "GET /v1/billing/meters/{id}/event_summaries",
-            lambda v1, q: v1.billing.meters.event_summaries.list_async(mid, params=q), params)
+            f"/v1/billing/meters/{segment(mid)}/event_summaries", params)
         return UsageSummary(meter_id=mid, customer=cid, start=first, end=last,
                             total=usage_total(items))
 
@@ -352,8 +348,7 @@ class StripeBillingClient(StripeTransport):
             params["ending_before"] = ending_before
         if types:
             params["types"] = list(types)
-        body = await self._call("event", "GET /v1/events",
-                                lambda v1: v1.events.list_async(params=params))
+        body = await self._get("event", "GET /v1/events", "/v1/events", params)
         return event_page_from(body)
 
     async def verify_webhook(self, payload: bytes, header: str | None, secret: str,
