@@ -9,15 +9,12 @@ card as a person's browser would.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS.parent / "bench"))
+sys.path.insert(0, str(DOCS))
 
 
 async def until(condition: Any, timeout: float = 20.0) -> None:
@@ -30,48 +27,12 @@ async def until(condition: Any, timeout: float = 20.0) -> None:
 
 
 def main() -> None:
-    import keyring
-    from keyring.backend import KeyringBackend
-    from qt_bench import qt_loop
+    from sandbox_window import sandbox_window
 
-    from mbv_desktop.cli import sandbox_overrides
     from mbv_desktop.core.generation import TaskKind
-    from mbv_desktop.sandbox.host import SandboxHost
-    from mbv_desktop.services.container import open_services
     from mbv_desktop.services.sandbox_consent import answer_consent, pay_sandbox_checkout
-    from mbv_desktop.ui.main_window import MainWindow
-    from mbv_desktop.ui.theme import apply_theme
 
-    class MemoryKeyring(KeyringBackend):  # never the real keyring of the machine making docs
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.store: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.store.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.store[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            self.store.pop((service, username), None)
-
-    keyring.set_keyring(MemoryKeyring())
-    loop = qt_loop()
-    from PySide6.QtWidgets import QApplication
-
-    apply_theme(QApplication.instance())  # type: ignore[arg-type]
-    with tempfile.TemporaryDirectory() as tmp:
-        host = SandboxHost(Path(tmp) / "sandbox")
-        host.start()
-        services = open_services(Path(tmp) / "data", env={},
-                                 overrides=sandbox_overrides(host.urls()), sandbox=True,
-                                 sandbox_control_url=host.control_url)
-        window = MainWindow(services, show_dialogs=False, remember_state=False)
-        window.resize(1200, 860)
-        window.show()
+    with sandbox_window(1200, 860) as (loop, _host, services, window):
         panel: Any = window.panels["billing"]
         pages: list[str] = []
         panel.open_url = pages.append
@@ -116,10 +77,6 @@ def main() -> None:
             await shot(window, "screenshot-billing-active.png")
 
         loop.run_until_complete(scenario())
-        loop.run_until_complete(services.aclose())
-        window.close()
-        services.close()
-        host.stop()
 
 
 if __name__ == "__main__":
