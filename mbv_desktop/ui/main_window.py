@@ -440,4 +440,5 @@ class MainWindow(QMainWindow):
 
     def _finish_close(self) -> None:
         self._ready_to_close = True
+        self.tasks.close()
         self.close()

@@ -23,6 +23,10 @@ from mbv_desktop.core.errors import MbvError, PlanLimitReached
 
 log = logging.getLogger(__name__)
 
+
+async def _nothing() -> None:
+    return None
+
 T = TypeVar("T")
 PROGRESS_DELAY_MS = 600
 
@@ -54,6 +58,7 @@ class TaskRunner(QObject):
         self._latest: dict[str, int] = {}
         self._ids = itertools.count(1)
         self.last_error: str | None = None
+        self._closed = False
         #: What "Upgrade…" does when a plan limit stopped something (the window opens Billing).
         self.upgrade: Callable[[PlanLimitReached], None] | None = None
 
@@ -78,10 +83,15 @@ class TaskRunner(QObject):
         ``on_error`` may handle a failure itself by returning True; otherwise the error dialog
         shows it (a plan limit always, with its "Upgrade…"). Cancellation is never an error.
         """
+        loop = asyncio.get_event_loop()
+        if self._closed:  # the window has closed: nothing more runs
+            coro.close()
+            refused = loop.create_task(_nothing())
+            refused.cancel()
+            return refused  # type: ignore[return-value]
         if latest_wins is not None and (old := self._latest.get(latest_wins)) is not None:
             self.cancel(old)
         task_id = next(self._ids)
-        loop = asyncio.get_event_loop()
         task = loop.create_task(coro)
         info = TaskInfo(task_id, label, cancellable, task)
         self._tasks[task_id] = info
@@ -111,6 +121,16 @@ class TaskRunner(QObject):
     def cancel_all(self) -> None:
         for info in list(self._tasks.values()):
             info.task.cancel()
+
+    def close(self) -> None:
+        """For the window's last step: cancels what is still running (but the caller) and
+        starts nothing more. Work started after the loop stops would otherwise resume from
+        Qt's event processing with no running loop (a service's last event, a timer)."""
+        self._closed = True
+        me = asyncio.current_task()
+        for info in list(self._tasks.values()):
+            if info.task is not me:
+                info.task.cancel()
 
     async def wait_idle(self) -> None:
         """For shutdown and tests: waits until every other task has finished."""
