@@ -41,6 +41,7 @@ from mbv_desktop.sandbox.s3 import SandboxS3
 from mbv_desktop.services.container import open_services
 from mbv_desktop.services.sandbox_consent import answer_consent
 from mbv_desktop.ui.main_window import MainWindow
+from mbv_desktop.ui.panels.analytics.panel import REFRESH_MS
 
 POSTS = (
     ("x", "Golden hour over the harbour #sunrise #photo", None),
@@ -269,6 +270,13 @@ def test_published_posts_show_in_charts_whose_exports_match_the_database(
         if shots:
             await asyncio.sleep(0.3)
             window.grab().save(str(Path(shots) / "screenshot-analytics-health.png"))
+
+        # Leave nothing in flight: the loop stops when this returns, and pytest-qt's teardown
+        # processes Qt events, which would step a task (a redraw for figures collected in the
+        # background) with no running loop.
+        await services.metrics_collection.aclose()
+        await asyncio.sleep(REFRESH_MS / 1000 + 0.3)  # a redraw already asked for starts
+        await window.tasks.wait_idle()
 
     loop.run_until_complete(scenario())
 
