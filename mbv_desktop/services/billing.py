@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -109,14 +108,6 @@ class CheckoutStillOpen(InvalidInput):
     """Waiting for a Checkout page ended before it was paid; it may still be paid later."""
 
 
-class CrashHook:
-    """Test seam: raises where a process could die (after Stripe answered, before the local
-    write). Production code never sets it."""
-
-    def __call__(self, where: str) -> None:  # pragma: no cover - replaced in tests
-        return None
-
-
 class BillingService:
     """The creator's plan, cards, invoices and usage (see the module docstring)."""
 
@@ -140,7 +131,9 @@ class BillingService:
         self._checkout_lock = asyncio.Lock()
         self._receiver: BillingReceiver | None = None
         self._sync: BillingSync | None = None
-        self.crash_hook: Callable[[str], None] = CrashHook()
+        #: Test seam: called where a process could die (after Stripe answered, before the
+        #: local write); tests make it raise. Does nothing otherwise.
+        self.crash_hook: Callable[[str], None] = lambda where: None
         #: Test seam: the policy client (retries, breaker) new Stripe clients use.
         self.policy_client: ProviderClient | None = None
 
@@ -174,7 +167,9 @@ class BillingService:
         if self._sync is None:
             from mbv_desktop.services.billing_sync import BillingSync
 
-            self._sync = BillingSync(self, self._worker, self._settings)
+            self._sync = BillingSync(self, self._worker, self._settings,
+                                     notifications=self._notifications,
+                                     analytics=self._analytics, clock=self._clock)
         return self._sync
 
     def _now(self) -> datetime:
@@ -318,6 +313,7 @@ class BillingService:
             "set_subscription_card": lambda c, k: c.set_subscription_payment_method(
                 p["subscription"], p["payment_method"], k),
             "detach_card": lambda c, k: c.detach_payment_method(p["payment_method"], k),
+            "portal": lambda c, k: c.create_portal_session(p["customer"], p["return_url"], k),
         }
         return replays.get(op.kind)
 
@@ -425,12 +421,13 @@ class BillingService:
                                                 v, now))
 
     async def _after_change(self, reason: str) -> None:
-        """After a write: read the state back (best effort) and tell the panel."""
+        """After a write: read the state back (best effort); the refresh tells the panel, or
+        this does when the read-back fails."""
         try:
             await self.refresh()
         except MbvError as exc:
             log.info("billing: reading back after %s failed: %s", reason, type(exc).__name__)
-        self.events.publish(BillingChanged(reason))
+            self.events.publish(BillingChanged(reason))
 
     async def _live_subscription(self, customer: str) -> Subscription | None:
         subs = await (await self.client()).list_subscriptions(customer)
@@ -657,7 +654,7 @@ class BillingService:
         customer = await self.ensure_customer()
         success, _ = await self._return_urls()
         session = await self._intent(
-            "portal", {"customer": customer},
+            "portal", {"customer": customer, "return_url": success},
             lambda c, k: c.create_portal_session(customer, success, k), _object_id)
         return session.url
 
@@ -696,10 +693,3 @@ class BillingService:
 
 def _object_id(result: Any) -> str | None:
     return getattr(result, "id", None)
-
-
-def sandbox_checkout_base(url: str) -> str:
-    """The emulator's base URL from one of its Checkout page URLs (``…/checkout/pay/cs_…``)."""
-    parts = urllib.parse.urlsplit(url)
-    path = parts.path.split("/checkout/pay/")[0]
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import calendar
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from mbv_desktop.core.drafts import format_time
 from mbv_desktop.integrations.payments.codec import dump, load
 from mbv_desktop.integrations.payments.invoices import Invoice
 from mbv_desktop.integrations.payments.objects import (
@@ -39,7 +38,6 @@ USAGE_LABELS = {
     "connected_accounts": "Connected accounts",
     "storage_gb": "Storage (GB)",
 }
-METERED_EVENTS = {"ai_generation": "AI text generations", "ai_image": "AI images"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,6 @@ class BillingStatus:
     stale: bool
     problem: str | None
     meter_waiting: int = 0
-    metered: dict[str, float] = field(default_factory=dict)
 
     @property
     def plans(self) -> tuple[Plan, ...]:
@@ -197,16 +194,15 @@ def read_status(conn: sqlite3.Connection, *, configured: bool, now: float) -> Bi
                   limits.storage_gb if limits else None),
     )
     reach = repo.state(REACH)
-    fetched = repo.state(CATALOG)
     stale = bool(reach and not reach[0].get("ok"))
     waiting = repo.meter_counts().get("queued", 0)
     return BillingStatus(
         configured=configured, app_user=customer.get("email"), customer_id=customer_id,
         catalog=catalog, plan=plan, subscription=sub, payment_methods=cards, invoices=invoices,
         usage=lines, period_start=start, period_end=end,
-        fetched_at=reach[1] if reach and reach[0].get("ok") else (fetched[1] if fetched else None),
+        fetched_at=reach[1] if reach and reach[0].get("ok") else (stored[1] if stored else None),
         stale=stale, problem=reach[0].get("error") if reach and stale else None,
-        meter_waiting=waiting, metered={k: float(v) for k, v in local.items()})
+        meter_waiting=waiting)
 
 
 def plan_record(status: BillingStatus) -> dict[str, Any] | None:
@@ -218,5 +214,4 @@ def plan_record(status: BillingStatus) -> dict[str, Any] | None:
     return {"name": status.plan.name, "limits": dump(status.plan.limits),
             "period_start": status.period_start, "period_end": status.period_end,
             "upgrade": None if upgrade is None else {"name": upgrade.name,
-                                                     "limits": dump(upgrade.limits)},
-            "written_at": format_time(datetime.now(UTC))}
+                                                     "limits": dump(upgrade.limits)}}

@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,9 @@ from mbv_desktop.store.worker import StoreWorker
 
 if TYPE_CHECKING:
     from mbv_desktop.integrations.payments import StripeEvent, Subscription
+    from mbv_desktop.services.analytics import AnalyticsService
     from mbv_desktop.services.billing import BillingService
+    from mbv_desktop.services.notifications import NotificationService
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +71,16 @@ def _customer_of(obj: Mapping[str, Any]) -> str | None:
 class BillingSync:
     """Events, usage and the background loop for one :class:`BillingService`."""
 
-    def __init__(self, service: BillingService, worker: StoreWorker, settings: Settings) -> None:
+    def __init__(self, service: BillingService, worker: StoreWorker, settings: Settings, *,
+                 notifications: NotificationService | None = None,
+                 analytics: AnalyticsService | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._service = service
         self._worker = worker
         self._settings = settings
+        self._notifications = notifications
+        self._analytics = analytics
+        self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -80,7 +89,7 @@ class BillingSync:
         self._usage_lock = asyncio.Lock()
 
     def _now(self) -> datetime:
-        return self._service._now()
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     async def _write(self, method: str, *args: Any) -> None:
         """One :class:`BillingRepository` write, in its own transaction."""
@@ -109,7 +118,7 @@ class BillingSync:
             sub = subscription_from(obj)
             try:
                 sub = await (await self._service.client()).get_subscription(sub.id)
-                version = max(version, int(self._service._clock()))
+                version = max(version, int(self._clock()))
             except (ProviderUnavailable, RateLimited):
                 pass
             body = dump(sub)
@@ -213,10 +222,10 @@ class BillingSync:
         return True
 
     async def _after_confirmation(self, confirm: dict[str, Any]) -> None:
-        notifications = self._service._notifications
+        notifications = self._notifications
         if notifications is not None:
             notifications.start()
-        analytics = self._service._analytics
+        analytics = self._analytics
         if analytics is not None:
             try:
                 await analytics.track("subscription_purchase", {
@@ -281,7 +290,7 @@ class BillingSync:
         meters = await client.list_meters()
         status = await self._service.cached_status()
         start, end = status.period_start, status.period_end
-        upto = min(end, int(self._service._clock()) + 60)
+        upto = min(end, int(self._clock()) + 60)
         summaries = await asyncio.gather(*(client.usage_summary(m.id, customer, start, upto)
                                            for m in meters if m.status == "active"))
         active = [m for m in meters if m.status == "active"]

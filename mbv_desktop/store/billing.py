@@ -200,9 +200,6 @@ class BillingRepository:
             (event_id, event_type, created, source, format_time(at)))
         return cur.rowcount > 0
 
-    def applied_count(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM stripe_events_applied").fetchone()[0])
-
     def put_object(self, object_type: str, object_id: str, customer_id: str | None,
                    body: Mapping[str, Any], version: int, at: datetime) -> bool:
         """Keeps ``body`` unless a newer version of the object is stored; whether it was kept.
